@@ -1,0 +1,175 @@
+"""Fused dense-layer kernels: ``out = act(X @ W + b)`` and its gradient.
+
+Two code paths, chosen by the amount of work (:data:`BLAS_MIN_MACS`):
+
+* **loops** — hand-written loops, no BLAS call, the bias and activation applied to each
+  output row right after it is computed. Best for small layers and skinny shapes (a
+  batch of one), where a BLAS call costs more in overhead than in arithmetic.
+* **blas** — ``np.dot`` into the preallocated output, then one fused pass for bias and
+  activation (backward: one pass for the activation derivative, then BLAS).
+
+All arrays are C-contiguous and share one dtype (float32 or float64); kernels allocate
+nothing and validate nothing (the Python layer does that, once).
+"""
+
+import numpy as np
+
+from .activations import activation_grad_row, bias_activation_row
+from .config import jit
+
+#: The dispatchers use BLAS when ``n_samples * n_in * n_out`` is at least this many
+#: multiply-adds. Chosen by ``benchmarks/switch_point.py`` on the team VM (AMD EPYC,
+#: znver4 with AVX-512, OPENBLAS_NUM_THREADS=1), forward + backward, median µs,
+#: float32 (loops / blas):
+#:
+#:     4x2x4 (32 MACs)     1.7 / 1.9      1x64x64 (4096)      2.5 / 4.0
+#:     4x8x8 (256)         2.0 / 2.1      4x32x32 (4096)      4.7 / 2.2
+#:     4x16x16 (1024)      2.0 / 2.1      8x32x32 (8192)      4.2 / 3.9
+#:     1x100x100 (10000)   6.6 / 3.6      4x100x100 (40000)  12.3 / 5.6
+#:     1x784x128 (100352) 31.2 / 26.4     64x784x128 (6.4M)  1726 / 517
+#:
+#: Below ~4k MACs a call is dominated by overhead and the loops win or tie; above it,
+#: OpenBLAS (through SciPy, called from compiled code, so no Python overhead) wins by
+#: 2-3x, even at a batch of one. float64 gives the same picture.
+BLAS_MIN_MACS = 4096
+
+
+@jit
+def dense_forward_loops(X, W, b, act, out):
+    """``out[:] = act(X @ W + b)`` with fused loops (no BLAS). Returns ``out``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_in)
+    W : ndarray of shape (n_in, n_out)
+    b : ndarray of shape (n_out,)
+    act : int
+        Activation code.
+    out : ndarray of shape (n_samples, n_out)
+        Overwritten with the layer output.
+    """
+    n_samples, n_in = X.shape
+    n_out = W.shape[1]
+    zero = out.dtype.type(0)
+    for i in range(n_samples):
+        row = out[i]
+        for j in range(n_out):
+            row[j] = zero
+        for k in range(n_in):
+            x = X[i, k]
+            for j in range(n_out):
+                row[j] += x * W[k, j]
+        bias_activation_row(row, b, act)
+    return out
+
+
+@jit
+def dense_forward_blas(X, W, b, act, out):
+    """``out[:] = act(X @ W + b)``: BLAS matmul, then one fused bias+activation pass.
+
+    Same parameters and result as :func:`dense_forward_loops`.
+    """
+    np.dot(X, W, out)
+    for i in range(out.shape[0]):
+        bias_activation_row(out[i], b, act)
+    return out
+
+
+@jit
+def dense_forward(X, W, b, act, out):
+    """``out[:] = act(X @ W + b)``; returns ``out``.
+
+    Picks the loop or the BLAS path by size (:data:`BLAS_MIN_MACS`). See
+    :func:`dense_forward_loops` for the parameters.
+    """
+    if X.shape[0] * X.shape[1] * W.shape[1] >= BLAS_MIN_MACS:
+        return dense_forward_blas(X, W, b, act, out)
+    return dense_forward_loops(X, W, b, act, out)
+
+
+@jit
+def _activation_grad(out, d_out, act):
+    for i in range(out.shape[0]):
+        activation_grad_row(out[i], d_out[i], act)
+
+
+@jit
+def _bias_grad(dZ, db):
+    zero = db.dtype.type(0)
+    for j in range(db.shape[0]):
+        db[j] = zero
+    for i in range(dZ.shape[0]):
+        for j in range(dZ.shape[1]):
+            db[j] += dZ[i, j]
+
+
+@jit
+def dense_backward_loops(X, W, out, d_out, act, dW, db, dX):
+    """Gradient of a dense layer with fused loops (no BLAS).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_in)
+        The layer input.
+    W : ndarray of shape (n_in, n_out)
+    out : ndarray of shape (n_samples, n_out)
+        The layer output from the forward pass (activations).
+    d_out : ndarray of shape (n_samples, n_out)
+        dL/d(out) on entry; overwritten with dL/dZ.
+    act : int
+        Activation code.
+    dW : ndarray of shape (n_in, n_out)
+        Overwritten with ``X.T @ dZ``.
+    db : ndarray of shape (n_out,)
+        Overwritten with ``dZ.sum(axis=0)``.
+    dX : ndarray of shape (n_samples, n_in) or of size 0
+        Overwritten with ``dZ @ W.T``, unless ``dX.size == 0`` (the first layer).
+    """
+    _activation_grad(out, d_out, act)
+    n_samples, n_in = X.shape
+    n_out = W.shape[1]
+    zero = dW.dtype.type(0)
+    for k in range(n_in):
+        for j in range(n_out):
+            dW[k, j] = zero
+    for i in range(n_samples):
+        dz = d_out[i]
+        for k in range(n_in):
+            x = X[i, k]
+            for j in range(n_out):
+                dW[k, j] += x * dz[j]
+    _bias_grad(d_out, db)
+    if dX.size == 0:
+        return
+    for i in range(n_samples):
+        dz = d_out[i]
+        for k in range(n_in):
+            acc = zero
+            for j in range(n_out):
+                acc += dz[j] * W[k, j]
+            dX[i, k] = acc
+
+
+@jit
+def dense_backward_blas(X, W, out, d_out, act, dW, db, dX):
+    """Gradient of a dense layer: one activation-derivative pass, then BLAS.
+
+    Same parameters and results as :func:`dense_backward_loops`.
+    """
+    _activation_grad(out, d_out, act)
+    np.dot(X.T, d_out, dW)
+    _bias_grad(d_out, db)
+    if dX.size != 0:
+        np.dot(d_out, W.T, dX)
+
+
+@jit
+def dense_backward(X, W, out, d_out, act, dW, db, dX):
+    """Gradient of a dense layer; picks the loop or BLAS path by size.
+
+    See :func:`dense_backward_loops` for the parameters and what is written.
+    """
+    if X.shape[0] * X.shape[1] * W.shape[1] >= BLAS_MIN_MACS:
+        dense_backward_blas(X, W, out, d_out, act, dW, db, dX)
+    else:
+        dense_backward_loops(X, W, out, d_out, act, dW, db, dX)
