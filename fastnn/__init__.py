@@ -1,7 +1,19 @@
 """fastnn: fast multilayer perceptrons on the CPU, compiled with Numba."""
 
 from . import kernels
+from .io import load
+from .model import MLP, DivergenceError
+from .optimizers import SGD, Adam, Optimizer
 
 __version__ = "0.1.0"
 
-__all__ = ["kernels", "__version__"]
+__all__ = [
+    "load",
+    "MLP",
+    "SGD",
+    "Adam",
+    "DivergenceError",
+    "Optimizer",
+    "kernels",
+    "__version__",
+]

@@ -1,0 +1,339 @@
+"""``fastnn.MLP``: a multilayer perceptron whose training step is one compiled call."""
+
+import threading
+
+import numpy as np
+
+from . import _validation as v
+from .kernels import ACTIVATIONS, LEAKY_RELU, LOSSES, RELU, SOFTMAX
+from .kernels import checks as kcheck
+from .kernels import network as knet
+from .optimizers import get_optimizer
+
+HIDDEN = {k: c for k, c in ACTIVATIONS.items() if k != "softmax"}
+DEFAULT_OUTPUT = {"mse": "identity", "bce": "sigmoid", "cross_entropy": "softmax"}
+PREDICT_BLOCK = 512  # rows per block in predict; bounds its workspace
+MAX_WORKSPACES = 4  # batch sizes whose workspaces a model keeps
+
+
+class DivergenceError(FloatingPointError):
+    """The loss became NaN or inf during training."""
+
+
+class MLP:
+    """A multilayer perceptron trained by backpropagation.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Units per layer, input first: ``[784, 128, 10]`` is one hidden layer of 128.
+        At least two entries, each at least 1.
+    hidden : str or list of str, default "relu"
+        Activation of the hidden layers, one name or one per hidden layer:
+        ``"sigmoid"``, ``"tanh"``, ``"relu"``, ``"leaky_relu"``, ``"identity"``.
+    output : str, optional
+        Activation of the output layer: one of those or ``"softmax"``. Defaults to
+        the natural partner of ``loss``: identity for MSE, sigmoid for BCE, softmax
+        for cross-entropy.
+    loss : {"mse", "bce", "cross_entropy"}, default "mse"
+        MSE and BCE are means over all output elements; cross-entropy is the mean over
+        samples of ``-sum(y log p)``.
+    optimizer : Optimizer or {"sgd", "adam"}, default "adam"
+        ``fastnn.SGD(...)`` or ``fastnn.Adam(...)``; strings give the defaults.
+    dtype : {"float32", "float64"}, default "float32"
+    seed : int, optional
+        Seeds the initial weights and the shuffling in :meth:`fit`.
+
+    Attributes
+    ----------
+    weights : list of ndarray of shape (n_in, n_out)
+        Writable views into the one flat parameter buffer ``params``.
+    biases : list of ndarray of shape (n_out,)
+        Likewise.
+    optimizer : Optimizer
+        Holds the optimizer's state.
+
+    Notes
+    -----
+    Weights start He-normal for relu and leaky relu layers, Glorot-uniform for the
+    others; biases start at zero. :meth:`predict` may be called from many threads at
+    once; the training methods take a per-model lock, so two threads training one
+    model run one after the other.
+    """
+
+    def __init__(
+        self,
+        sizes,
+        hidden="relu",
+        output=None,
+        loss="mse",
+        optimizer="adam",
+        dtype="float32",
+        seed=None,
+    ):
+        sizes = _check_sizes(sizes)
+        n_layers = len(sizes) - 1
+        self.loss_name = loss
+        self._loss = v.check_name(loss, LOSSES, "loss")
+        hidden_names = [hidden] * (n_layers - 1) if isinstance(hidden, str) else hidden
+        if not isinstance(hidden_names, list | tuple):
+            raise TypeError(f"hidden must be a name or a list of names, got {hidden!r}")
+        if len(hidden_names) != n_layers - 1:
+            raise ValueError(
+                f"hidden lists {len(hidden_names)} activations for "
+                f"{n_layers - 1} hidden layers (sizes={sizes})"
+            )
+        output = DEFAULT_OUTPUT[loss] if output is None else output
+        acts = [v.check_name(h, HIDDEN, "hidden activation") for h in hidden_names]
+        acts.append(v.check_name(output, ACTIVATIONS, "output activation"))
+        if acts[-1] == SOFTMAX and sizes[-1] < 2:
+            raise ValueError("a softmax output needs at least 2 units")
+        self.sizes = sizes
+        self.hidden = list(hidden_names)
+        self.output = output
+        self.dtype = v.check_dtype(dtype)
+        self.seed = seed
+
+        layout = np.zeros((n_layers, 4), np.int64)
+        offset = 0
+        for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            layout[layer] = (n_in, n_out, offset, acts[layer])
+            offset += n_in * n_out + n_out
+        self.layout = layout
+        self.params = np.zeros(offset, self.dtype)
+        self.grads = np.zeros(offset, self.dtype)
+        self.weights, self.biases = _views(self.params, layout)
+        self._grad_w, self._grad_b = _views(self.grads, layout)
+
+        self.optimizer = get_optimizer(optimizer)
+        self.optimizer.bind(self, offset, self.dtype)
+        self._rng = np.random.default_rng(seed)
+        self._init_params()
+        self._workspaces = {}
+        self._lock = threading.RLock()
+
+    # -- construction ---------------------------------------------------------------
+
+    def _init_params(self):
+        for W, (n_in, n_out, _, act) in zip(self.weights, self.layout, strict=True):
+            if act in (RELU, LEAKY_RELU):  # He
+                W[...] = self._rng.normal(0.0, np.sqrt(2.0 / n_in), W.shape)
+            else:  # Glorot (Xavier) uniform
+                limit = np.sqrt(6.0 / (n_in + n_out))
+                W[...] = self._rng.uniform(-limit, limit, W.shape)
+
+    @property
+    def n_params(self) -> int:
+        return self.params.size
+
+    def __repr__(self):
+        return (
+            f"MLP({self.sizes}, hidden={self.hidden!r}, output={self.output!r}, "
+            f"loss={self.loss_name!r}, optimizer={self.optimizer!r}, "
+            f"dtype={np.dtype(self.dtype).name!r})"
+        )
+
+    # -- validation -----------------------------------------------------------------
+
+    def _check_X(self, X, name="X"):
+        X = v.as_float_array(X, self.dtype, name)
+        if X.shape[1] != self.sizes[0]:
+            raise ValueError(
+                f"{name} has {X.shape[1]} features but the model takes "
+                f"{self.sizes[0]} (shape {X.shape})"
+            )
+        return X
+
+    def _is_ready(self, A, n_cols):
+        """Whether ``A`` is already a 2-D, C-contiguous, writable, non-empty array of
+        the model's dtype with ``n_cols`` columns: the fast path, which only has to
+        look at the values (in compiled code, without temporaries)."""
+        return (
+            type(A) is np.ndarray
+            and A.dtype == self.dtype
+            and A.ndim == 2
+            and A.shape[0] > 0
+            and A.shape[1] == n_cols
+            and A.flags.c_contiguous
+            and A.flags.writeable
+        )
+
+    def _check_XY(self, X, Y):
+        if (
+            self._is_ready(X, self.sizes[0])
+            and self._is_ready(Y, self.sizes[-1])
+            and X.shape[0] == Y.shape[0]
+            and kcheck.check_finite(X) == kcheck.OK
+            and kcheck.check_targets(Y, self._loss) == kcheck.OK
+        ):
+            return X, Y
+        X = self._check_X(X)
+        Y = self._check_Y(Y)
+        if Y.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"X has {X.shape[0]} rows but Y has {Y.shape[0]} "
+                f"(shapes {X.shape} and {Y.shape})"
+            )
+        return X, Y
+
+    def _check_Y(self, Y, name="Y"):
+        n_out = self.sizes[-1]
+        Y = np.asarray(Y)
+        if Y.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold real numbers, got dtype {Y.dtype}")
+        if Y.ndim == 1 and self.loss_name == "cross_entropy":
+            return self._one_hot(Y, name)
+        if Y.ndim == 1 and n_out == 1:
+            Y = Y[:, None]
+        Y = v.as_float_array(Y, self.dtype, name)
+        if Y.shape[1] != n_out:
+            raise ValueError(
+                f"{name} has {Y.shape[1]} columns but the model has {n_out} outputs "
+                f"(shape {Y.shape})"
+            )
+        if self.loss_name == "bce" and ((Y < 0).any() or (Y > 1).any()):
+            raise ValueError(f"{name} for the bce loss must lie in [0, 1]")
+        if self.loss_name == "cross_entropy":
+            if (Y < 0).any() or not np.allclose(Y.sum(axis=1), 1.0, atol=1e-3):
+                raise ValueError(
+                    f"{name} for cross_entropy must be one-hot (or probability) rows: "
+                    "non-negative, each summing to 1; or pass 1-D integer labels"
+                )
+        return Y
+
+    def _one_hot(self, labels, name):
+        n_out = self.sizes[-1]
+        if labels.size == 0:
+            raise ValueError(f"{name} is empty")
+        if labels.dtype.kind == "f":
+            if not np.isfinite(labels).all() or (labels != np.round(labels)).any():
+                bad = labels[labels != np.round(labels)][0].item()
+                raise ValueError(f"{name} labels must be whole numbers, got {bad!r}")
+        if labels.min() < 0 or labels.max() >= n_out:
+            bad = labels[(labels < 0) | (labels >= n_out)][0].item()
+            raise ValueError(
+                f"{name} holds label {bad!r}, outside 0..{n_out - 1} "
+                f"for a model with {n_out} outputs"
+            )
+        Y = np.zeros((labels.size, n_out), self.dtype)
+        Y[np.arange(labels.size), labels.astype(np.intp)] = 1
+        return Y
+
+    def _workspace(self, n_samples):
+        work = self._workspaces.get(n_samples)
+        if work is None:
+            if len(self._workspaces) >= MAX_WORKSPACES:
+                self._workspaces.pop(next(iter(self._workspaces)))
+            size = knet.workspace_size(self.layout, n_samples)
+            work = self._workspaces[n_samples] = np.empty(size, self.dtype)
+        return work
+
+    # -- computing ------------------------------------------------------------------
+
+    def predict(self, X):
+        """Output activations for ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_in)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_out), of the model's dtype.
+        """
+        X = self._check_X(X)
+        out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
+        block = min(X.shape[0], PREDICT_BLOCK)
+        work = np.empty(block * int(self.layout[:, 1].sum()), self.dtype)
+        return knet.predict_blocks(self.params, self.layout, X, work, out)
+
+    def loss(self, X, Y) -> float:
+        """The loss on ``(X, Y)``, exactly as :meth:`train_step` computes it."""
+        X, Y = self._check_XY(X, Y)
+        with self._lock:
+            work = self._workspace(X.shape[0])
+            return float(
+                knet.network_loss(self.params, self.layout, X, Y, self._loss, work)
+            )
+
+    def gradients(self, X, Y):
+        """Loss and gradients on ``(X, Y)``, without changing the model.
+
+        Returns
+        -------
+        loss : float
+        dW : list of ndarray shaped like ``weights``
+        db : list of ndarray shaped like ``biases``
+        """
+        X, Y = self._check_XY(X, Y)
+        with self._lock:
+            work = self._workspace(X.shape[0])
+            value = knet.network_gradients(
+                self.params, self.grads, self.layout, X, Y, self._loss, work
+            )
+            _check_finite(value)
+            return (
+                float(value),
+                [g.copy() for g in self._grad_w],
+                [g.copy() for g in self._grad_b],
+            )
+
+    def train_step(self, X, Y) -> float:
+        """One optimizer step on the batch ``(X, Y)``; returns the loss before it.
+
+        Forward, loss, backward and the update of every layer run in one compiled
+        call that allocates nothing once the batch size has been seen.
+
+        Raises
+        ------
+        DivergenceError
+            If the loss is NaN or inf; the model and optimizer are then unchanged.
+        """
+        X, Y = self._check_XY(X, Y)
+        opt = self.optimizer
+        with self._lock:
+            work = self._workspace(X.shape[0])
+            value = knet.train_step(
+                self.params, self.grads, opt.state, opt.step, self.layout, X, Y,
+                self._loss, opt.code, opt.hyper, work,
+            )  # fmt: skip
+        _check_finite(value)
+        return float(value)
+
+    def fit(self, X, Y, epochs=1, **kwargs):
+        """Train on ``(X, Y)``; see :func:`fastnn.training.fit` for the options."""
+        from .training import fit
+
+        return fit(self, X, Y, epochs=epochs, **kwargs)
+
+    def save(self, path):
+        """Write the model and its optimizer state to one ``.npz`` file."""
+        from .io import save
+
+        save(self, path)
+
+
+def _check_sizes(sizes):
+    try:
+        sizes = list(sizes)
+    except TypeError as err:
+        raise TypeError(f"sizes must be a list of layer widths, got {sizes!r}") from err
+    if len(sizes) < 2:
+        raise ValueError(f"sizes needs at least 2 entries (input, output), got {sizes}")
+    return [v.check_positive_int(s, f"sizes[{i}]") for i, s in enumerate(sizes)]
+
+
+def _views(flat, layout):
+    weights, biases = [], []
+    for n_in, n_out, off, _ in layout:
+        weights.append(flat[off : off + n_in * n_out].reshape(n_in, n_out))
+        biases.append(flat[off + n_in * n_out : off + n_in * n_out + n_out])
+    return weights, biases
+
+
+def _check_finite(value):
+    if not np.isfinite(value):
+        raise DivergenceError(
+            f"the loss is {value}: training diverged (try a smaller learning rate); "
+            "the parameters were not updated"
+        )

@@ -1,0 +1,281 @@
+"""``fit``: mini-batch training with the epoch loop in compiled code.
+
+The epochs run in chunks inside :func:`fastnn.kernels.network.fit_epochs`; Python
+regains control between chunks only for progress, validation, early stopping and
+Ctrl-C. A chunk lasts about :data:`CHUNK_SECONDS`, or one epoch when validation, early
+stopping or per-epoch output needs Python after every epoch.
+"""
+
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _validation as v
+from .kernels import SIGMOID, SOFTMAX
+from .kernels import network as knet
+from .model import DivergenceError
+
+CHUNK_SECONDS = 0.25
+MAX_ORDER_ENTRIES = 1 << 22  # bounds the per-chunk array of sample orders
+
+
+@dataclass
+class History:
+    """What :meth:`fastnn.MLP.fit` did, epoch by epoch.
+
+    Attributes
+    ----------
+    loss : list of float
+        Training loss per epoch: the mean of its batch losses, weighted by batch size.
+    val_loss, val_accuracy : list of float
+        Per epoch, when ``validation_data`` was given (accuracy for softmax and
+        sigmoid outputs only).
+    best_epoch : int or None
+        With early stopping: the epoch (0-based) whose parameters the model kept.
+    stopped_early, interrupted : bool
+        Whether early stopping ended the run, or Ctrl-C did.
+    seconds : float
+        Wall time of the whole call.
+    """
+
+    loss: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    val_accuracy: list = field(default_factory=list)
+    best_epoch: int | None = None
+    stopped_early: bool = False
+    interrupted: bool = False
+    seconds: float = 0.0
+
+    @property
+    def epochs(self) -> int:
+        """Number of epochs completed."""
+        return len(self.loss)
+
+    @property
+    def history(self) -> dict:
+        """The per-epoch lists by name, as Keras' ``History.history``."""
+        out = {"loss": self.loss}
+        if self.val_loss:
+            out["val_loss"] = self.val_loss
+        if self.val_accuracy:
+            out["val_accuracy"] = self.val_accuracy
+        return out
+
+
+def fit(
+    model,
+    X,
+    Y,
+    epochs=1,
+    batch_size=32,
+    shuffle=True,
+    validation_data=None,
+    early_stopping=False,
+    patience=10,
+    min_delta=0.0,
+    verbose=0,
+):
+    """Train ``model`` on ``(X, Y)`` with mini-batches.
+
+    Parameters
+    ----------
+    model : fastnn.MLP
+    X : array-like of shape (n_samples, n_in)
+    Y : array-like of shape (n_samples, n_out), or (n_samples,)
+        Targets; 1-D integer class labels for cross-entropy.
+    epochs : int, default 1
+    batch_size : int, default 32
+        Samples per step; the last batch of an epoch holds the remainder. Values above
+        ``n_samples`` mean one full batch.
+    shuffle : bool, default True
+        Visit the samples in a new random order each epoch (seeded by the model's
+        ``seed``: the same seed, data and thread count give bit-identical weights).
+    validation_data : tuple (X_val, Y_val), optional
+        Evaluated after every epoch: ``val_loss`` and, for softmax and sigmoid
+        outputs, ``val_accuracy``.
+    early_stopping : bool, default False
+        Stop when the monitored loss (``val_loss`` if given, else the training loss)
+        has not improved by more than ``min_delta`` for ``patience`` epochs, and
+        restore the parameters of the best epoch.
+    patience : int, default 10
+    min_delta : float, default 0.0
+    verbose : {0, 1, 2}, default 0
+        0 is silent; 1 shows a tqdm progress bar on a terminal (if tqdm is installed)
+        or a line per chunk of epochs otherwise; 2 prints one line per epoch.
+
+    Returns
+    -------
+    History
+
+    Raises
+    ------
+    DivergenceError
+        When the loss becomes NaN or inf. Training stops at that step; the model
+        keeps the last parameters whose loss was finite (the optimizer's state is not
+        rolled back). The exception's ``history`` attribute holds the epochs done.
+
+    Notes
+    -----
+    Ctrl-C stops training cleanly between chunks of compiled epochs, keeping the
+    weights trained so far; the returned history has ``interrupted=True``.
+    """
+    X, Y = model._check_XY(X, Y)
+    epochs = v.check_positive_int(epochs, "epochs")
+    batch_size = min(v.check_positive_int(batch_size, "batch_size"), X.shape[0])
+    patience = v.check_positive_int(patience, "patience")
+    min_delta = v.check_real(min_delta, "min_delta", low=0.0)
+    if verbose not in (0, 1, 2, False, True):
+        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+    if validation_data is not None:
+        if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
+            raise ValueError("validation_data must be a pair (X_val, Y_val)")
+        Xv, Yv = model._check_XY(*validation_data)
+    per_epoch = validation_data is not None or early_stopping or verbose == 2
+    return _Trainer(model, X, Y, batch_size, bool(shuffle)).run(
+        epochs,
+        per_epoch,
+        (Xv, Yv) if validation_data is not None else None,
+        early_stopping,
+        patience,
+        min_delta,
+        int(verbose),
+    )
+
+
+class _Trainer:
+    """The buffers of one fit call, and its loop over chunks of epochs."""
+
+    def __init__(self, model, X, Y, batch_size, shuffle):
+        self.model, self.X, self.Y = model, X, Y
+        self.batch_size, self.shuffle = batch_size, shuffle
+        n_in, n_out = X.shape[1], Y.shape[1]
+        self.work = model._workspace(batch_size)
+        self.batch = np.empty(batch_size * (n_in + n_out), model.dtype)
+        self.backup = np.empty_like(model.params)
+        self.restorable = False
+
+    def orders(self, n_epochs):
+        n = self.X.shape[0]
+        if not self.shuffle:
+            return np.tile(np.arange(n, dtype=np.int64), (n_epochs, 1))
+        rng = self.model._rng
+        return np.stack([rng.permutation(n) for _ in range(n_epochs)]).astype(np.int64)
+
+    def run_chunk(self, n_epochs):
+        m, opt = self.model, self.model.optimizer
+        losses = np.empty(n_epochs)
+        with m._lock:
+            stop = knet.fit_epochs(
+                m.params, m.grads, opt.state, opt.step, m.layout, self.X, self.Y,
+                self.orders(n_epochs), self.batch_size, m._loss, opt.code, opt.hyper,
+                self.work, self.batch, self.backup, self.restorable, losses,
+            )  # fmt: skip
+        self.restorable = True
+        return losses, stop
+
+    def run(
+        self,
+        epochs,
+        per_epoch,
+        validation,
+        early_stopping,
+        patience,
+        min_delta,
+        verbose,
+    ):  # noqa: E501
+        m = self.model
+        history = History()
+        bar = _progress_bar(epochs) if verbose == 1 else None
+        best, best_params, waited = np.inf, None, 0
+        start = time.perf_counter()
+        chunk = 1
+        try:
+            while history.epochs < epochs:
+                n_epochs = min(chunk, epochs - history.epochs)
+                t0 = time.perf_counter()
+                losses, stop = self.run_chunk(n_epochs)
+                elapsed = time.perf_counter() - t0
+                done = n_epochs if stop < 0 else stop
+                history.loss.extend(float(x) for x in losses[:done])
+                if stop >= 0:
+                    err = DivergenceError(
+                        f"the training loss became {losses[stop]} in epoch "
+                        f"{history.epochs + 1}; the model keeps the last parameters "
+                        "with a finite loss (try a smaller learning rate)"
+                    )
+                    err.history = history
+                    raise err
+                if validation is not None:
+                    val_loss, val_acc = _evaluate(m, *validation)
+                    history.val_loss.append(val_loss)
+                    if val_acc is not None:
+                        history.val_accuracy.append(val_acc)
+                if bar is not None:
+                    bar.update(n_epochs)
+                    bar.set_postfix(loss=f"{history.loss[-1]:.4g}")
+                elif verbose:
+                    print(_epoch_line(history, epochs, elapsed / n_epochs), flush=True)
+                if early_stopping:
+                    current = history.val_loss[-1] if validation else history.loss[-1]
+                    if current < best - min_delta:
+                        best, waited = current, 0
+                        best_params = m.params.copy()
+                        history.best_epoch = history.epochs - 1
+                    else:
+                        waited += 1
+                        if waited >= patience:
+                            history.stopped_early = True
+                            break
+                if not per_epoch:
+                    per = max(elapsed / n_epochs, 1e-9)
+                    limit = max(1, MAX_ORDER_ENTRIES // self.X.shape[0])
+                    chunk = int(min(max(1, CHUNK_SECONDS / per), limit, 2 * chunk + 1))
+        except KeyboardInterrupt:
+            history.interrupted = True
+            if verbose:
+                print(f"interrupted after {history.epochs} epochs", file=sys.stderr)
+        finally:
+            if bar is not None:
+                bar.close()
+        if history.stopped_early and best_params is not None:
+            m.params[...] = best_params
+        history.seconds = time.perf_counter() - start
+        return history
+
+
+def _evaluate(model, X, Y):
+    """Validation loss, and accuracy for classification outputs."""
+    with model._lock:
+        work = model._workspace(X.shape[0])
+        loss = float(
+            knet.network_loss(model.params, model.layout, X, Y, model._loss, work)
+        )
+    P = model.predict(X)
+    act = model.layout[-1, knet.ACT]
+    if act == SOFTMAX:
+        return loss, float(np.mean(P.argmax(1) == Y.argmax(1)))
+    if act == SIGMOID:
+        return loss, float(np.mean((P > 0.5) == (Y > 0.5)))
+    return loss, None
+
+
+def _epoch_line(history, epochs, seconds_per_epoch):
+    parts = [f"epoch {history.epochs}/{epochs}", f"loss {history.loss[-1]:.6g}"]
+    if history.val_loss:
+        parts.append(f"val_loss {history.val_loss[-1]:.6g}")
+    if history.val_accuracy:
+        parts.append(f"val_accuracy {history.val_accuracy[-1]:.4f}")
+    parts.append(f"{seconds_per_epoch * 1e3:.3g} ms/epoch")
+    return " - ".join(parts)
+
+
+def _progress_bar(epochs):
+    if not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=epochs, unit="epoch", leave=True)
