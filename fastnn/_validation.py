@@ -10,6 +10,8 @@ DTYPES = {"float32": np.float32, "float64": np.float64}
 
 def check_dtype(dtype) -> type:
     """Return ``np.float32`` or ``np.float64`` for a dtype-like, or raise."""
+    if dtype is None:
+        raise TypeError("dtype must be 'float32' or 'float64', got None")
     try:
         name = np.dtype(dtype).name
     except TypeError as err:

@@ -402,3 +402,66 @@ def mlp_loss_and_gradients(X, Y, weights, biases, acts, loss):
             layer_input, weights[i], outputs[i], d_A, acts[i]
         )
     return loss_value, dWs, dbs
+
+
+# ---------------------------------------------------------------------------------
+# Optimizer updates, as PyTorch writes them
+# ---------------------------------------------------------------------------------
+
+
+def sgd_step(p, g, buf, lr, momentum=0.0, nesterov=False):
+    """One step of ``torch.optim.SGD`` (no dampening, no weight decay).
+
+    Parameters
+    ----------
+    p, g : ndarray of shape (n_params,)
+        Parameters and their gradients.
+    buf : ndarray of shape (n_params,) or None
+        The momentum buffer; ``None`` before the first step (PyTorch then starts it
+        at ``g``).
+    lr, momentum : float
+    nesterov : bool
+
+    Returns
+    -------
+    p : ndarray of shape (n_params,)
+        ``p - lr * d`` with ``d = g`` without momentum, ``d = buf`` with it and
+        ``d = g + momentum * buf`` with Nesterov momentum.
+    buf : ndarray of shape (n_params,) or None
+        ``g`` on the first step, then ``momentum * buf + g``; ``None`` without
+        momentum.
+    """
+    if momentum == 0:
+        return p - lr * g, None
+    buf = g.copy() if buf is None else momentum * buf + g
+    d = g + momentum * buf if nesterov else buf
+    return p - lr * d, buf
+
+
+def adam_step(p, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    """One step of ``torch.optim.Adam`` (no weight decay, no amsgrad).
+
+    Parameters
+    ----------
+    p, g : ndarray of shape (n_params,)
+        Parameters and their gradients.
+    m, v : ndarray of shape (n_params,)
+        First and second moment estimates (zeros before the first step).
+    t : int
+        The number of this step, counting from 1.
+    lr, beta1, beta2, eps : float
+
+    Returns
+    -------
+    p : ndarray of shape (n_params,)
+        ``p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)``.
+    m : ndarray of shape (n_params,)
+        ``beta1 * m + (1 - beta1) * g``.
+    v : ndarray of shape (n_params,)
+        ``beta2 * v + (1 - beta2) * g**2``.
+    """
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    step_size = lr / (1 - beta1**t)
+    denom = np.sqrt(v) / np.sqrt(1 - beta2**t) + eps
+    return p - step_size * m / denom, m, v

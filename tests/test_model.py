@@ -1,0 +1,601 @@
+"""``fastnn.MLP``: gradients against the reference, losses, init, predict, training,
+and refusal of bad input without touching the model."""
+
+import numpy as np
+import pytest
+import reference
+from conftest import assert_close
+
+import fastnn
+
+HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
+# (loss, output): the fused pairs, plus unfused ones whose outputs suit the loss.
+HEADS = [
+    ("mse", "identity"),
+    ("mse", "sigmoid"),
+    ("mse", "tanh"),
+    ("mse", "softmax"),
+    ("bce", "sigmoid"),
+    ("bce", "softmax"),
+    ("cross_entropy", "softmax"),
+    ("cross_entropy", "sigmoid"),
+]
+SIZES = [5, 7, 6, 3]
+
+
+def make_targets(rng, loss, n_samples, n_out):
+    """One-hot rows for cross-entropy, probabilities for bce, normal for mse."""
+    if loss == "cross_entropy":
+        return np.eye(n_out)[rng.integers(0, n_out, n_samples)]
+    if loss == "bce":
+        return rng.random((n_samples, n_out))
+    return rng.standard_normal((n_samples, n_out))
+
+
+def acts_of(model):
+    """The activation codes of the model's layers."""
+    return [int(a) for a in model.layout[:, 3]]
+
+
+def reference_gradients(model, X, Y):
+    """``reference.mlp_loss_and_gradients`` in float64 at the model's parameters,
+    on ``X`` and ``Y`` rounded to the model's dtype first."""
+    X64 = np.asarray(X).astype(model.dtype).astype(np.float64)
+    Y64 = np.asarray(Y).astype(model.dtype).astype(np.float64)
+    return reference.mlp_loss_and_gradients(
+        X64,
+        Y64,
+        [W.astype(np.float64) for W in model.weights],
+        [b.astype(np.float64) for b in model.biases],
+        acts_of(model),
+        model.loss_name,
+    )
+
+
+def reference_predict(model, X):
+    X64 = np.asarray(X).astype(model.dtype).astype(np.float64)
+    return reference.mlp_forward(
+        X64,
+        [W.astype(np.float64) for W in model.weights],
+        [b.astype(np.float64) for b in model.biases],
+        acts_of(model),
+    )[-1]
+
+
+def snapshot(model):
+    """Copies of everything a failed call must leave alone."""
+    opt = model.optimizer
+    return (model.params.copy(), opt.state.copy(), opt.step.copy())
+
+
+def assert_unchanged(model, saved):
+    params, state, step = saved
+    np.testing.assert_array_equal(model.params, params)
+    np.testing.assert_array_equal(model.optimizer.state, state)
+    np.testing.assert_array_equal(model.optimizer.step, step)
+
+
+# ---------------------------------------------------------------------------------
+# Gradients and losses
+# ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("loss", "output"), HEADS)
+@pytest.mark.parametrize("hidden", HIDDEN)
+def test_gradients_match_reference(hidden, loss, output, dtype, rng):
+    model = fastnn.MLP(
+        SIZES, hidden=hidden, output=output, loss=loss, dtype=dtype, seed=1
+    )
+    # Non-zero biases, so that their gradients flow into everything.
+    for b in model.biases:
+        b[...] = 0.1 * rng.standard_normal(b.shape)
+    X = rng.standard_normal((8, SIZES[0]))
+    Y = make_targets(rng, loss, 8, SIZES[-1])
+
+    value, dW, db = model.gradients(X, Y)
+    ref_value, ref_dW, ref_db = reference_gradients(model, X, Y)
+
+    assert isinstance(value, float)
+    assert_close(value, ref_value, dtype, "loss")
+    assert len(dW) == len(db) == len(SIZES) - 1
+    for i in range(len(SIZES) - 1):
+        assert dW[i].dtype == dtype and db[i].dtype == dtype
+        assert dW[i].shape == model.weights[i].shape
+        assert db[i].shape == model.biases[i].shape
+        assert_close(dW[i], ref_dW[i], dtype, f"dW[{i}]")
+        assert_close(db[i], ref_db[i], dtype, f"db[{i}]")
+
+
+@pytest.mark.parametrize("sizes", [[4, 2], [3, 5, 1], [6, 1, 4, 2]])
+def test_gradients_match_reference_other_shapes(sizes, dtype, rng):
+    n_hidden = len(sizes) - 2
+    hidden = ["tanh", "leaky_relu"][:n_hidden]
+    output = "sigmoid"
+    model = fastnn.MLP(
+        sizes, hidden=hidden, output=output, loss="bce", dtype=dtype, seed=3
+    )
+    for n in (1, 9):
+        X = rng.standard_normal((n, sizes[0]))
+        Y = make_targets(rng, "bce", n, sizes[-1])
+        value, dW, db = model.gradients(X, Y)
+        ref_value, ref_dW, ref_db = reference_gradients(model, X, Y)
+        assert_close(value, ref_value, dtype)
+        for i in range(len(sizes) - 1):
+            assert_close(dW[i], ref_dW[i], dtype, f"dW[{i}], n={n}")
+            assert_close(db[i], ref_db[i], dtype, f"db[{i}], n={n}")
+
+
+def test_gradients_do_not_change_the_model(rng):
+    model = fastnn.MLP(SIZES, hidden="tanh", loss="mse", seed=0)
+    saved = snapshot(model)
+    X = rng.standard_normal((4, SIZES[0]))
+    Y = rng.standard_normal((4, SIZES[-1]))
+    _, dW, _ = model.gradients(X, Y)
+    assert_unchanged(model, saved)
+    dW[0][...] = 123.0  # a copy, not a view of the model's buffers
+    assert not np.shares_memory(dW[0], model.grads)
+    assert not np.shares_memory(dW[0], model.params)
+
+
+@pytest.mark.parametrize(("loss", "output"), HEADS)
+def test_loss_gradients_and_train_step_agree_exactly(loss, output, dtype, rng):
+    model = fastnn.MLP(
+        SIZES, hidden="tanh", output=output, loss=loss, dtype=dtype, seed=2
+    )
+    X = rng.standard_normal((6, SIZES[0]))
+    Y = make_targets(rng, loss, 6, SIZES[-1])
+    value = model.loss(X, Y)
+    assert isinstance(value, float)
+    assert model.gradients(X, Y)[0] == value
+    assert model.train_step(X, Y) == value
+    # The step changed the model, so the loss is recomputed from new parameters.
+    after = model.loss(X, Y)
+    assert after != value
+    assert model.gradients(X, Y)[0] == after
+
+
+def test_cross_entropy_labels_equal_one_hot(dtype, rng):
+    labels = rng.integers(0, 3, 10)
+    one_hot = np.eye(3)[labels]
+    X = rng.standard_normal((10, 4))
+    models = [
+        fastnn.MLP([4, 6, 3], hidden="relu", loss="cross_entropy", dtype=dtype, seed=5)
+        for _ in range(2)
+    ]
+    assert models[0].loss(X, labels) == models[1].loss(X, one_hot)
+    a, b = models[0].gradients(X, labels), models[1].gradients(X, one_hot)
+    assert a[0] == b[0]
+    for ga, gb in zip(a[1] + a[2], b[1] + b[2], strict=True):
+        np.testing.assert_array_equal(ga, gb)
+    for _ in range(3):
+        assert models[0].train_step(X, labels) == models[1].train_step(X, one_hot)
+    np.testing.assert_array_equal(models[0].params, models[1].params)
+    # Labels of any integer dtype, or whole floats, mean the same.
+    for other in (labels.astype(np.int8), labels.astype(np.uint16), labels * 1.0):
+        assert models[0].loss(X, other) == models[1].loss(X, one_hot)
+
+
+def test_single_output_accepts_1d_targets(rng):
+    model = fastnn.MLP([3, 4, 1], hidden="tanh", loss="bce", seed=0)
+    X = rng.standard_normal((5, 3))
+    y = rng.integers(0, 2, 5)
+    assert model.loss(X, y) == model.loss(X, y[:, None])
+
+
+# ---------------------------------------------------------------------------------
+# Parameters: views, initialisation
+# ---------------------------------------------------------------------------------
+
+
+def test_weights_and_biases_are_views_of_params(dtype):
+    model = fastnn.MLP(SIZES, dtype=dtype, seed=0)
+    assert model.params.dtype == dtype
+    assert model.params.flags.c_contiguous
+    assert model.n_params == sum(
+        i * o + o for i, o in zip(SIZES[:-1], SIZES[1:], strict=True)
+    )
+    for W, b, (n_in, n_out) in zip(
+        model.weights, model.biases, zip(SIZES[:-1], SIZES[1:], strict=True),
+        strict=True,
+    ):  # fmt: skip
+        assert W.shape == (n_in, n_out) and b.shape == (n_out,)
+        assert W.dtype == dtype and b.dtype == dtype
+        assert np.shares_memory(W, model.params)
+        assert np.shares_memory(b, model.params)
+        assert W.flags.writeable and b.flags.writeable
+    # Together they tile the flat buffer exactly.
+    flat = np.concatenate([np.concatenate([W.ravel(), b]) for W, b in zip(
+        model.weights, model.biases, strict=True)])  # fmt: skip
+    np.testing.assert_array_equal(flat, model.params)
+
+
+def test_writing_weights_changes_predictions(dtype, rng):
+    model = fastnn.MLP(SIZES, hidden="tanh", dtype=dtype, seed=0)
+    X = rng.standard_normal((4, SIZES[0]))
+    before = model.predict(X)
+    W = rng.standard_normal(model.weights[0].shape)
+    model.weights[0][...] = W
+    np.testing.assert_array_equal(model.weights[0], W.astype(dtype))
+    after = model.predict(X)
+    assert not np.allclose(before, after)
+    assert_close(after, reference_predict(model, X), dtype)
+    model.biases[-1][...] = 7.0
+    assert_close(model.predict(X), after + 7.0, dtype)
+    # And through the flat buffer.
+    model.params[...] = 0
+    np.testing.assert_array_equal(model.predict(X), np.zeros((4, SIZES[-1])))
+
+
+@pytest.mark.parametrize("hidden", ["relu", "leaky_relu"])
+def test_he_init_for_relu_layers(hidden):
+    n_in, n_out = 500, 400
+    model = fastnn.MLP([n_in, n_out, 2], hidden=hidden, dtype="float64", seed=0)
+    W = model.weights[0]
+    np.testing.assert_allclose(W.std(), np.sqrt(2.0 / n_in), rtol=0.02)
+    assert abs(W.mean()) < 0.01 * np.sqrt(2.0 / n_in) * 10
+    # He weights are normal: some lie beyond 3 standard deviations.
+    assert np.abs(W).max() > 3 * np.sqrt(2.0 / n_in)
+
+
+@pytest.mark.parametrize("hidden", ["sigmoid", "tanh", "identity"])
+def test_glorot_uniform_init_for_other_layers(hidden):
+    n_in, n_out = 300, 200
+    model = fastnn.MLP([n_in, n_out, 5], hidden=hidden, dtype="float64", seed=0)
+    for W in model.weights:  # hidden layer, and the identity output layer
+        limit = np.sqrt(6.0 / (W.shape[0] + W.shape[1]))
+        assert np.abs(W).max() <= limit
+        assert np.abs(W).max() > 0.95 * limit
+        np.testing.assert_allclose(W.std(), limit / np.sqrt(3), rtol=0.05)
+
+
+def test_biases_start_at_zero():
+    model = fastnn.MLP([6, 5, 4, 3], hidden=["relu", "sigmoid"], seed=0)
+    for b in model.biases:
+        np.testing.assert_array_equal(b, 0)
+    for W in model.weights:
+        assert np.all(W != 0)
+
+
+def test_init_is_deterministic_for_a_seed(dtype):
+    a = fastnn.MLP(SIZES, dtype=dtype, seed=7)
+    b = fastnn.MLP(SIZES, dtype=dtype, seed=7)
+    c = fastnn.MLP(SIZES, dtype=dtype, seed=8)
+    np.testing.assert_array_equal(a.params, b.params)
+    assert not np.array_equal(a.params, c.params)
+    unseeded = [fastnn.MLP(SIZES, dtype=dtype) for _ in range(2)]
+    assert not np.array_equal(unseeded[0].params, unseeded[1].params)
+
+
+# ---------------------------------------------------------------------------------
+# predict
+# ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kind", ["float64", "float32", "int64", "int8", "bool", "list"]
+)
+def test_predict_keeps_the_model_dtype(kind, dtype, rng):
+    model = fastnn.MLP(SIZES, hidden="tanh", dtype=dtype, seed=0)
+    data = rng.standard_normal((3, SIZES[0])) * 3
+    if kind == "bool":
+        X = data > 0
+    elif kind == "list":
+        X = data.tolist()
+    else:
+        X = data.astype(kind)
+    out = model.predict(X)
+    assert out.dtype == dtype
+    assert out.shape == (3, SIZES[-1])
+    assert out.flags.c_contiguous
+    assert_close(out, reference_predict(model, np.asarray(X)), dtype)
+
+
+@pytest.mark.parametrize(("loss", "output"), HEADS)
+def test_predict_matches_reference(loss, output, dtype, rng):
+    model = fastnn.MLP(
+        SIZES, hidden="leaky_relu", output=output, loss=loss, dtype=dtype, seed=4
+    )
+    X = rng.standard_normal((10, SIZES[0]))
+    assert_close(model.predict(X), reference_predict(model, X), dtype)
+
+
+def test_predict_batch_of_one(dtype, rng):
+    model = fastnn.MLP(SIZES, hidden="sigmoid", dtype=dtype, seed=0)
+    X = rng.standard_normal((1, SIZES[0]))
+    out = model.predict(X)
+    assert out.shape == (1, SIZES[-1]) and out.dtype == dtype
+    assert_close(out, reference_predict(model, X), dtype)
+
+
+def test_predict_beyond_one_block_equals_row_by_row(dtype, rng):
+    n = 1300  # more than two blocks of 512 rows, the last one partial
+    model = fastnn.MLP(
+        SIZES, hidden="tanh", output="softmax", loss="cross_entropy", dtype=dtype,
+        seed=0,
+    )  # fmt: skip
+    X = rng.standard_normal((n, SIZES[0]))
+    out = model.predict(X)
+    assert out.shape == (n, SIZES[-1])
+    rows = np.vstack([model.predict(X[i : i + 1]) for i in range(n)])
+    np.testing.assert_array_equal(out, rows)
+    assert_close(out, reference_predict(model, X), dtype)
+
+
+def test_predict_non_contiguous_input(dtype, rng):
+    model = fastnn.MLP(SIZES, hidden="relu", dtype=dtype, seed=0)
+    big = rng.standard_normal((12, 2 * SIZES[0]))
+    X = big[::2, ::2]
+    assert not X.flags.c_contiguous
+    np.testing.assert_array_equal(model.predict(X), model.predict(X.copy()))
+
+
+# ---------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------
+
+XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+XOR_Y = np.array([[0], [1], [1], [0]])
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+@pytest.mark.parametrize("seed", range(5))
+def test_xor_converges(seed, momentum, dtype):
+    model = fastnn.MLP(
+        [2, 4, 1], hidden="sigmoid", output="sigmoid", loss="mse",
+        optimizer=fastnn.SGD(lr=2.0, momentum=momentum), dtype=dtype, seed=seed,
+    )  # fmt: skip
+    first = model.loss(XOR_X, XOR_Y)
+    for _ in range(50):  # at most 5000 steps, checked every 100
+        for _ in range(100):
+            model.train_step(XOR_X, XOR_Y)
+        if np.array_equal(model.predict(XOR_X) > 0.5, XOR_Y == 1):
+            break
+    np.testing.assert_array_equal(model.predict(XOR_X) > 0.5, XOR_Y == 1)
+    assert model.loss(XOR_X, XOR_Y) < first
+    assert model.optimizer.step[0] <= 5000
+
+
+def test_divergence_raises_and_leaves_params_unchanged():
+    model = fastnn.MLP(
+        [2, 3, 1], hidden="identity", output="identity", loss="mse",
+        optimizer=fastnn.SGD(lr=10.0), dtype="float32", seed=0,
+    )  # fmt: skip
+    X = np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 4.0]])
+    Y = np.array([[1e3], [-2e3], [5e2]])
+    for _ in range(200):
+        saved = snapshot(model)
+        try:
+            model.train_step(X, Y)
+        except fastnn.DivergenceError as err:
+            assert "diverged" in str(err)
+            assert isinstance(err, FloatingPointError)
+            assert np.isfinite(saved[0]).all()  # the loss overflowed, not the params
+            assert_unchanged(model, saved)
+            break
+    else:
+        pytest.fail("200 steps with lr=10 did not diverge")
+
+
+# ---------------------------------------------------------------------------------
+# Bad input: refused, with a clear message, and the model left as it was
+# ---------------------------------------------------------------------------------
+
+
+def trained_model(loss, n_out=3):
+    """A model whose optimizer state is not all zeros."""
+    model = fastnn.MLP(
+        [4, 5, n_out], hidden="tanh", loss=loss, optimizer=fastnn.Adam(lr=0.01),
+        dtype="float64", seed=0,
+    )  # fmt: skip
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((6, 4))
+    model.train_step(X, make_targets(rng, loss, 6, n_out))
+    model.train_step(X, make_targets(rng, loss, 6, n_out))
+    return model
+
+
+GOOD_X = np.random.default_rng(1).standard_normal((6, 4))
+GOOD_Y = {
+    "mse": np.zeros((6, 3)),
+    "bce": np.full((6, 3), 0.5),
+    "cross_entropy": np.eye(3)[[0, 1, 2, 0, 1, 2]],
+}
+
+
+def _with(array, index, value):
+    array = np.array(array, dtype=float)
+    array[index] = value
+    return array
+
+
+BAD_X = [
+    (GOOD_X[0], ValueError, "2-D"),
+    (GOOD_X[None], ValueError, "2-D"),
+    (GOOD_X[:, :3], ValueError, "3 features but the model takes 4"),
+    (np.zeros((0, 4)), ValueError, "empty"),
+    (
+        _with(GOOD_X, (2, 1), np.nan),
+        ValueError,
+        r"NaN or inf \(first at index \(2, 1\)",
+    ),
+    (_with(GOOD_X, (0, 3), np.inf), ValueError, "NaN or inf"),
+    (_with(GOOD_X, (5, 0), -np.inf), ValueError, "NaN or inf"),
+    (GOOD_X.astype(object), TypeError, "real numbers"),
+    (GOOD_X.astype(str), TypeError, "real numbers"),
+    (GOOD_X.astype(complex), TypeError, "real numbers"),
+    ([[1, 2, 3, 4], [1, 2]], ValueError, None),  # ragged: NumPy refuses it
+]
+
+
+@pytest.mark.parametrize(("X", "exc", "match"), BAD_X)
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_bad_X_is_refused(loss, X, exc, match):
+    model = trained_model(loss)
+    saved = snapshot(model)
+    with pytest.raises(exc, match=match):
+        model.predict(X)
+    with pytest.raises(exc, match=match):
+        model.loss(X, GOOD_Y[loss])
+    with pytest.raises(exc, match=match):
+        model.gradients(X, GOOD_Y[loss])
+    with pytest.raises(exc, match=match):
+        model.train_step(X, GOOD_Y[loss])
+    assert_unchanged(model, saved)
+
+
+BAD_Y = [
+    ("mse", GOOD_Y["mse"][:, :2], ValueError, "2 columns but the model has 3"),
+    ("mse", GOOD_Y["mse"][:5], ValueError, "6 rows but Y has 5"),
+    ("mse", GOOD_Y["mse"][:, 0], ValueError, "2-D"),
+    ("mse", GOOD_Y["mse"][None], ValueError, "2-D"),
+    ("mse", _with(GOOD_Y["mse"], (1, 1), np.nan), ValueError, "Y contains NaN"),
+    ("mse", _with(GOOD_Y["mse"], (4, 2), np.inf), ValueError, "Y contains NaN"),
+    ("mse", GOOD_Y["mse"].astype(object), TypeError, "real numbers"),
+    ("mse", GOOD_Y["mse"].astype(str), TypeError, "real numbers"),
+    ("mse", GOOD_Y["mse"].astype(complex), TypeError, "real numbers"),
+    ("mse", np.zeros((0, 3)), ValueError, "empty"),
+    ("bce", _with(GOOD_Y["bce"], (0, 0), 1.5), ValueError, r"\[0, 1\]"),
+    ("bce", _with(GOOD_Y["bce"], (3, 2), -0.1), ValueError, r"\[0, 1\]"),
+    ("bce", _with(GOOD_Y["bce"], (3, 2), np.nan), ValueError, "NaN"),
+    ("cross_entropy", np.array([0, 1, 2, 0, 1, 3]), ValueError, "label 3, outside"),
+    ("cross_entropy", np.array([0, 1, 2, 0, -1, 2]), ValueError, "label -1, outside"),
+    ("cross_entropy", np.array([0, 1, 2.5, 0, 1, 2]), ValueError, "whole numbers"),
+    ("cross_entropy", np.array([0, 1, np.nan, 0, 1, 2]), ValueError, "whole numbers"),
+    ("cross_entropy", np.array([0, 1, 2, 0, 1]), ValueError, "6 rows but Y has 5"),
+    ("cross_entropy", np.array([], dtype=int), ValueError, "empty"),
+    ("cross_entropy", np.array(["a"] * 6), TypeError, "real numbers"),
+    ("cross_entropy", np.full((6, 3), 0.5), ValueError, "summing to 1"),
+    ("cross_entropy", _with(GOOD_Y["cross_entropy"], (0, 0), 0), ValueError, "sum"),
+    (
+        "cross_entropy",
+        _with(_with(GOOD_Y["cross_entropy"], (0, 0), 2), (0, 1), -1),
+        ValueError,
+        "non-negative",
+    ),
+    ("cross_entropy", GOOD_Y["cross_entropy"][:, :2], ValueError, "2 columns"),
+]
+
+
+@pytest.mark.parametrize(("loss", "Y", "exc", "match"), BAD_Y)
+def test_bad_Y_is_refused(loss, Y, exc, match):
+    model = trained_model(loss)
+    saved = snapshot(model)
+    with pytest.raises(exc, match=match):
+        model.loss(GOOD_X, Y)
+    with pytest.raises(exc, match=match):
+        model.gradients(GOOD_X, Y)
+    with pytest.raises(exc, match=match):
+        model.train_step(GOOD_X, Y)
+    assert_unchanged(model, saved)
+
+
+@pytest.mark.parametrize("loss", ["mse", "bce", "cross_entropy"])
+def test_good_inputs_are_accepted(loss):
+    model = trained_model(loss)
+    assert np.isfinite(model.train_step(GOOD_X, GOOD_Y[loss]))
+
+
+BAD_MODELS = [
+    ({"hidden": "swish"}, ValueError, "unknown hidden activation 'swish'"),
+    ({"hidden": "softmax"}, ValueError, "unknown hidden activation 'softmax'"),
+    ({"hidden": ["tanh"]}, ValueError, "1 activations for 2 hidden layers"),
+    ({"hidden": ["tanh"] * 3}, ValueError, "3 activations for 2 hidden layers"),
+    ({"hidden": ["tanh", "nope"]}, ValueError, "unknown hidden activation 'nope'"),
+    ({"hidden": 3}, TypeError, "hidden"),
+    ({"output": "swish"}, ValueError, "unknown output activation 'swish'"),
+    ({"loss": "hinge"}, ValueError, "unknown loss 'hinge'"),
+    ({"loss": None}, ValueError, "unknown loss"),
+    ({"optimizer": "rmsprop"}, ValueError, "unknown optimizer 'rmsprop'"),
+    ({"optimizer": None}, ValueError, "unknown optimizer"),
+    ({"dtype": "int32"}, ValueError, "float32' or 'float64"),
+    ({"dtype": "float16"}, ValueError, "float32' or 'float64"),
+    ({"dtype": np.int64}, ValueError, "float32' or 'float64"),
+    ({"dtype": "bogus"}, TypeError, "float32' or 'float64"),
+    ({"sizes": [3]}, ValueError, "at least 2 entries"),
+    ({"sizes": []}, ValueError, "at least 2 entries"),
+    ({"sizes": [3, 0, 2]}, ValueError, r"sizes\[1\] must be at least 1"),
+    ({"sizes": [3, 4, -2]}, ValueError, r"sizes\[2\] must be at least 1"),
+    ({"sizes": [0, 4, 2]}, ValueError, r"sizes\[0\]"),
+    ({"sizes": [3, 2.5, 2]}, TypeError, r"sizes\[1\] must be an integer"),
+    ({"sizes": [3, True, 2]}, TypeError, r"sizes\[1\] must be an integer"),
+    ({"sizes": 5}, TypeError, "sizes must be a list"),
+    ({"sizes": [3, 1], "output": "softmax"}, ValueError, "softmax output needs"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "match"), BAD_MODELS)
+def test_bad_model_arguments_are_refused(kwargs, exc, match):
+    kwargs = {"sizes": [3, 4, 5, 2], **kwargs}
+    with pytest.raises(exc, match=match):
+        fastnn.MLP(**kwargs)
+
+
+BAD_OPTIMIZERS = [
+    (fastnn.SGD, {"lr": 0}, ValueError, "lr must be in"),
+    (fastnn.SGD, {"lr": -0.1}, ValueError, "lr must be in"),
+    (fastnn.SGD, {"lr": float("nan")}, ValueError, "lr must be in"),
+    (fastnn.SGD, {"lr": float("inf")}, ValueError, "lr must be in"),
+    (fastnn.SGD, {"lr": "0.1"}, TypeError, "lr must be a real number"),
+    (fastnn.SGD, {"lr": True}, TypeError, "lr must be a real number"),
+    (fastnn.SGD, {"momentum": -0.5}, ValueError, "momentum must be in"),
+    (fastnn.SGD, {"momentum": float("nan")}, ValueError, "momentum must be in"),
+    (fastnn.SGD, {"nesterov": True}, ValueError, "nesterov=True needs momentum"),
+    (fastnn.SGD, {"momentum": 0.9, "nesterov": 1}, TypeError, "nesterov must be"),
+    (fastnn.Adam, {"lr": 0}, ValueError, "lr must be in"),
+    (fastnn.Adam, {"lr": float("nan")}, ValueError, "lr must be in"),
+    (fastnn.Adam, {"beta1": 1.0}, ValueError, "beta1 must be in"),
+    (fastnn.Adam, {"beta1": -0.1}, ValueError, "beta1 must be in"),
+    (fastnn.Adam, {"beta2": 1.0}, ValueError, "beta2 must be in"),
+    (fastnn.Adam, {"beta2": 1.5}, ValueError, "beta2 must be in"),
+    (fastnn.Adam, {"beta2": float("nan")}, ValueError, "beta2 must be in"),
+    (fastnn.Adam, {"eps": 0}, ValueError, "eps must be in"),
+    (fastnn.Adam, {"eps": -1e-8}, ValueError, "eps must be in"),
+]
+
+
+@pytest.mark.parametrize(("cls", "kwargs", "exc", "match"), BAD_OPTIMIZERS)
+def test_bad_optimizer_arguments_are_refused(cls, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        cls(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "exc", "match"),
+    [case for case in BAD_OPTIMIZERS if "nesterov" not in case[1]],
+)
+def test_bad_hyperparameter_assignment_is_refused(cls, kwargs, exc, match):
+    opt = cls(lr=0.5)
+    fastnn.MLP([3, 2], optimizer=opt)  # bound: the kernels read opt.hyper
+    hyper = opt.hyper.copy()
+    with pytest.raises(exc, match=match):
+        for name, value in kwargs.items():
+            setattr(opt, name, value)
+    np.testing.assert_array_equal(opt.hyper, hyper)
+    assert opt.lr == 0.5
+
+
+def test_boundary_hyperparameters_are_accepted():
+    fastnn.SGD(lr=1e-12, momentum=0.0)
+    fastnn.Adam(beta1=0.0, beta2=0.0, eps=1e-300)
+
+
+def test_one_optimizer_for_two_models_is_refused():
+    opt = fastnn.Adam(lr=0.01)
+    first = fastnn.MLP([3, 4, 2], optimizer=opt, seed=0)
+    X, Y = np.ones((2, 3)), np.zeros((2, 2))
+    first.train_step(X, Y)
+    saved = snapshot(first)
+    with pytest.raises(ValueError, match="already belongs to another model"):
+        fastnn.MLP([3, 4, 2], optimizer=opt, seed=0)
+    assert_unchanged(first, saved)
+    assert first.optimizer is opt
+    first.train_step(X, Y)
+    assert opt.step[0] == 2
+
+
+def test_optimizer_strings_give_defaults():
+    sgd = fastnn.MLP([3, 2], optimizer="sgd").optimizer
+    adam = fastnn.MLP([3, 2], optimizer="adam").optimizer
+    assert isinstance(sgd, fastnn.SGD) and isinstance(adam, fastnn.Adam)
+    assert (sgd.lr, sgd.momentum, sgd.nesterov) == (0.01, 0.0, False)
+    assert (adam.lr, adam.beta1, adam.beta2, adam.eps) == (1e-3, 0.9, 0.999, 1e-8)

@@ -1,0 +1,183 @@
+"""Memory stays flat: the compiled training step allocates nothing whatever the
+depth, and repeated model calls do not grow Python-visible memory."""
+
+import gc
+import os
+import subprocess
+import sys
+import textwrap
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import fastnn
+
+ALLOCATION_SCRIPT = textwrap.dedent(
+    """
+    import numpy as np
+    from numba.core.runtime import rtsys
+
+    import fastnn
+    from fastnn.kernels import network as knet
+
+
+    def count(call, repeat):
+        before = rtsys.get_allocation_stats()
+        for _ in range(repeat):
+            call()
+        after = rtsys.get_allocation_stats()
+        assert after.alloc - before.alloc == after.free - before.free, "leak"
+        return after.alloc - before.alloc
+
+
+    per_call = {}
+    for dtype in ("float32", "float64"):
+        for depth in (2, 4, 8):
+            sizes = [20] + [16] * (depth - 1) + [3]
+            model = fastnn.MLP(
+                sizes, hidden="tanh", loss="cross_entropy",
+                optimizer=fastnn.Adam(lr=1e-3), dtype=dtype, seed=0,
+            )
+            opt = model.optimizer
+            rng = np.random.default_rng(0)
+            n = 32
+            X = rng.standard_normal((n, 20)).astype(dtype)
+            Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, n)]
+            work = model._workspace(n)
+
+            def step():
+                knet.train_step(
+                    model.params, model.grads, opt.state, opt.step, model.layout,
+                    X, Y, model._loss, opt.code, opt.hyper, work,
+                )
+
+            step()  # compile
+            one, twenty = count(step, 1), count(step, 20)
+            # Each call costs only the unboxing of its array arguments.
+            assert twenty == 20 * one, (dtype, depth, one, twenty)
+            per_call[dtype, depth] = one
+
+            # fit_epochs: 1 epoch and 10 epochs in one call allocate alike.
+            batch_size = 8
+            backup = np.empty_like(model.params)
+            batch = np.empty(batch_size * (20 + 3), dtype)
+            fit_work = model._workspace(batch_size)
+
+            def fit(epochs):
+                order = np.stack([rng.permutation(n) for _ in range(epochs)])
+                losses = np.empty(epochs)
+
+                def call():
+                    status = knet.fit_epochs(
+                        model.params, model.grads, opt.state, opt.step,
+                        model.layout, X, Y, order, batch_size, model._loss,
+                        opt.code, opt.hyper, fit_work, batch, backup, False, losses,
+                    )
+                    assert status == -1, status
+
+                return call
+
+            fit(1)()  # compile
+            one_epoch, ten_epochs = count(fit(1), 1), count(fit(10), 1)
+            assert one_epoch == ten_epochs, (dtype, depth, one_epoch, ten_epochs)
+            print("fit", dtype, depth, one_epoch)
+
+    print("per call", per_call)
+    counts = set(per_call.values())
+    assert len(counts) == 1, per_call  # the same for every depth
+    assert counts.pop() <= 9, per_call  # at most one record per array argument
+    print("flat")
+    """
+)
+
+
+def test_train_step_kernel_allocation_does_not_depend_on_depth():
+    # NUMBA_NRT_STATS must be set before numba starts, hence a fresh interpreter.
+    env = dict(os.environ, NUMBA_NRT_STATS="1")
+    result = subprocess.run(
+        [sys.executable, "-c", ALLOCATION_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "flat" in result.stdout
+
+
+LIMIT = 64 * 1024  # bytes of growth allowed over 200 calls
+
+
+def traced_growth(call, repeat=200):
+    """Growth of memory traced by ``tracemalloc`` over ``repeat`` calls of
+    ``call``, after a warm-up."""
+    for _ in range(5):
+        call()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        for _ in range(5):
+            call()
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(repeat):
+            call()
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    return after - before
+
+
+@pytest.fixture(params=[2, 6], ids=["depth2", "depth6"])
+def model_and_data(request, dtype):
+    depth = request.param
+    sizes = [30] + [24] * (depth - 1) + [4]
+    model = fastnn.MLP(
+        sizes, hidden="relu", loss="cross_entropy", optimizer=fastnn.Adam(),
+        dtype=dtype, seed=0,
+    )  # fmt: skip
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 30)).astype(dtype)
+    labels = rng.integers(0, 4, 64)
+    return model, X, labels
+
+
+def test_train_step_memory_is_flat(model_and_data):
+    model, X, labels = model_and_data
+    Y = np.eye(4, dtype=model.dtype)[labels]
+    growth = traced_growth(lambda: model.train_step(X, Y))
+    assert growth < LIMIT, growth
+
+
+def test_train_step_with_labels_memory_is_flat(model_and_data):
+    model, X, labels = model_and_data
+    growth = traced_growth(lambda: model.train_step(X, labels))
+    assert growth < LIMIT, growth
+
+
+def test_predict_memory_is_flat(model_and_data):
+    model, X, _ = model_and_data
+    growth = traced_growth(lambda: model.predict(X))
+    assert growth < LIMIT, growth
+
+
+def test_loss_and_gradients_memory_is_flat(model_and_data):
+    model, X, labels = model_and_data
+    growth = traced_growth(lambda: (model.loss(X, labels), model.gradients(X, labels)))
+    assert growth < LIMIT, growth
+
+
+def test_workspaces_are_bounded(dtype):
+    model = fastnn.MLP([10, 8, 2], dtype=dtype, seed=0)
+    rng = np.random.default_rng(0)
+
+    def many_batch_sizes():
+        for n in range(1, 41):
+            model.train_step(rng.standard_normal((n, 10)), rng.standard_normal((n, 2)))
+
+    many_batch_sizes()
+    growth = traced_growth(many_batch_sizes, repeat=5)
+    assert growth < LIMIT, growth
+    assert len(model._workspaces) <= 4
