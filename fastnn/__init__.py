@@ -3,7 +3,7 @@
 from . import kernels
 from .io import load
 from .model import MLP, DivergenceError
-from .optimizers import SGD, Adam, Optimizer
+from .optimizers import SGD, Adam, AdamW, Optimizer
 
 __version__ = "0.1.0"
 
@@ -12,6 +12,7 @@ __all__ = [
     "MLP",
     "SGD",
     "Adam",
+    "AdamW",
     "DivergenceError",
     "Optimizer",
     "kernels",

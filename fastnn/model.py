@@ -110,6 +110,7 @@ class MLP:
         self._rng = np.random.default_rng(seed)
         self._init_params()
         self._workspaces = {}
+        self._no_weights = np.empty(0, self.dtype)
         self._lock = threading.RLock()
 
     # -- construction ---------------------------------------------------------------
@@ -163,8 +164,7 @@ class MLP:
             self._is_ready(X, self.sizes[0])
             and self._is_ready(Y, self.sizes[-1])
             and X.shape[0] == Y.shape[0]
-            and kcheck.check_finite(X) == kcheck.OK
-            and kcheck.check_targets(Y, self._loss) == kcheck.OK
+            and kcheck.check_batch(X, Y, self._loss) == kcheck.OK
         ):
             return X, Y
         X = self._check_X(X)
@@ -247,16 +247,39 @@ class MLP:
         work = np.empty(block * int(self.layout[:, 1].sum()), self.dtype)
         return knet.predict_blocks(self.params, self.layout, X, work, out)
 
-    def loss(self, X, Y) -> float:
-        """The loss on ``(X, Y)``, exactly as :meth:`train_step` computes it."""
+    def check_sample_weight(self, sample_weight, n_samples, normalize=True):
+        """Validate per-sample loss weights; returns them scaled to mean 1.
+
+        ``None`` gives an empty array (no weighting). Weights must be finite and
+        non-negative with a positive sum; they are scaled so the loss is the weighted
+        average of the per-sample losses.
+        """
+        if sample_weight is None:
+            return self._no_weights
+        w = v.as_float_array(sample_weight, self.dtype, "sample_weight", ndim=1)
+        if w.shape[0] != n_samples:
+            raise ValueError(
+                f"sample_weight has {w.shape[0]} entries for {n_samples} samples"
+            )
+        if (w < 0).any() or w.sum() <= 0:
+            raise ValueError("sample_weight must be non-negative with a positive sum")
+        return w * (n_samples / w.sum()) if normalize else w
+
+    def loss(self, X, Y, sample_weight=None) -> float:
+        """The loss on ``(X, Y)``, exactly as :meth:`train_step` computes it.
+
+        ``sample_weight`` of shape (n_samples,) makes it the weighted average of the
+        per-sample losses.
+        """
         X, Y = self._check_XY(X, Y)
+        w = self.check_sample_weight(sample_weight, X.shape[0])
         with self._lock:
             work = self._workspace(X.shape[0])
             return float(
-                knet.network_loss(self.params, self.layout, X, Y, self._loss, work)
+                knet.network_loss(self.params, self.layout, X, Y, self._loss, work, w)
             )
 
-    def gradients(self, X, Y):
+    def gradients(self, X, Y, sample_weight=None):
         """Loss and gradients on ``(X, Y)``, without changing the model.
 
         Returns
@@ -266,10 +289,11 @@ class MLP:
         db : list of ndarray shaped like ``biases``
         """
         X, Y = self._check_XY(X, Y)
+        w = self.check_sample_weight(sample_weight, X.shape[0])
         with self._lock:
             work = self._workspace(X.shape[0])
             value = knet.network_gradients(
-                self.params, self.grads, self.layout, X, Y, self._loss, work
+                self.params, self.grads, self.layout, X, Y, self._loss, work, w
             )
             _check_finite(value)
             return (
@@ -278,11 +302,12 @@ class MLP:
                 [g.copy() for g in self._grad_b],
             )
 
-    def train_step(self, X, Y) -> float:
+    def train_step(self, X, Y, sample_weight=None) -> float:
         """One optimizer step on the batch ``(X, Y)``; returns the loss before it.
 
         Forward, loss, backward and the update of every layer run in one compiled
         call that allocates nothing once the batch size has been seen.
+        ``sample_weight`` of shape (n_samples,) weights the per-sample losses.
 
         Raises
         ------
@@ -290,11 +315,12 @@ class MLP:
             If the loss is NaN or inf; the model and optimizer are then unchanged.
         """
         X, Y = self._check_XY(X, Y)
+        w = self.check_sample_weight(sample_weight, X.shape[0])
         opt = self.optimizer
         with self._lock:
             work = self._workspace(X.shape[0])
             value = knet.train_step(
-                self.params, self.grads, opt.state, opt.step, self.layout, X, Y,
+                self.params, self.grads, opt.state, opt.step, self.layout, X, Y, w,
                 self._loss, opt.code, opt.hyper, work,
             )  # fmt: skip
         _check_finite(value)

@@ -72,18 +72,33 @@ class SGD(Optimizer):
         Momentum factor, >= 0. The buffer is ``buf = momentum * buf + grad``.
     nesterov : bool, default False
         Use Nesterov momentum (needs ``momentum > 0``).
+    weight_decay : float, default 0.0
+        L2 penalty, >= 0, added to the gradient as ``grad + weight_decay * p``.
+    decay_bias : bool, default True
+        Whether weight decay applies to the biases too (PyTorch applies it to every
+        parameter it is given; scikit-learn's ``alpha`` spares the biases).
     """
 
     name = "sgd"
     code = kopt.SGD
-    _fields = ("lr", "momentum", "nesterov")
+    _fields = ("lr", "momentum", "nesterov", "weight_decay", "decay_bias")
 
-    def __init__(self, lr=0.01, momentum=0.0, nesterov=False):
-        super().__init__(lr=lr, momentum=momentum, nesterov=nesterov)
+    def __init__(
+        self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, decay_bias=True
+    ):
+        super().__init__(
+            lr=lr,
+            momentum=momentum,
+            nesterov=nesterov,
+            weight_decay=weight_decay,
+            decay_bias=decay_bias,
+        )
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
 
     def _check(self, name, value):
+        if name in ("weight_decay", "decay_bias"):
+            return _check_decay(name, value)
         if name == "lr":
             return v.check_real(value, "lr", low=0.0, low_open=True)
         if name == "momentum":
@@ -107,26 +122,79 @@ class Adam(Optimizer):
         Decay rates of the moment estimates, in [0, 1).
     eps : float, default 1e-8
         Added to the denominator, > 0.
+    weight_decay : float, default 0.0
+        L2 penalty, >= 0, added to the gradient as ``grad + weight_decay * p``
+        (coupled, as ``torch.optim.Adam``; see :class:`AdamW` for decoupled).
+    decay_bias : bool, default True
+        Whether weight decay applies to the biases too.
     """
 
     name = "adam"
     code = kopt.ADAM
-    _fields = ("lr", "beta1", "beta2", "eps")
+    _fields = ("lr", "beta1", "beta2", "eps", "weight_decay", "decay_bias")
 
-    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
-        super().__init__(lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+    def __init__(
+        self,
+        lr=1e-3,
+        beta1=0.9,
+        beta2=0.999,
+        eps=1e-8,
+        weight_decay=0.0,
+        decay_bias=True,
+    ):
+        super().__init__(
+            lr=lr,
+            beta1=beta1,
+            beta2=beta2,
+            eps=eps,
+            weight_decay=weight_decay,
+            decay_bias=decay_bias,
+        )
 
     def _check(self, name, value):
+        if name in ("weight_decay", "decay_bias"):
+            return _check_decay(name, value)
         if name in ("beta1", "beta2"):
             return v.check_real(value, name, low=0.0, high=1.0, high_open=True)
         return v.check_real(value, name, low=0.0, low_open=True)
 
 
-OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+class AdamW(Adam):
+    """Adam with decoupled weight decay, as ``torch.optim.AdamW``.
+
+    Each step first shrinks the parameters, ``p *= 1 - lr * weight_decay``, then takes
+    the Adam step on the plain gradient. Parameters as :class:`Adam`, except that
+    ``weight_decay`` defaults to 0.01 (PyTorch's default).
+    """
+
+    name = "adamw"
+    code = kopt.ADAMW
+
+    def __init__(
+        self,
+        lr=1e-3,
+        beta1=0.9,
+        beta2=0.999,
+        eps=1e-8,
+        weight_decay=0.01,
+        decay_bias=True,
+    ):
+        super().__init__(lr, beta1, beta2, eps, weight_decay, decay_bias)
+
+
+def _check_decay(name, value):
+    if name == "weight_decay":
+        return v.check_real(value, "weight_decay", low=0.0)
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"decay_bias must be True or False, got {value!r}")
+    return bool(value)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
 
 
 def get_optimizer(spec) -> Optimizer:
-    """An optimizer from an instance, or from ``"sgd"``/``"adam"`` with defaults."""
+    """An optimizer from an instance, a config dict, or a name with defaults."""
     if isinstance(spec, Optimizer):
         return spec
     if isinstance(spec, dict):

@@ -76,6 +76,7 @@ def fit(
     patience=10,
     min_delta=0.0,
     verbose=0,
+    sample_weight=None,
 ):
     """Train ``model`` on ``(X, Y)`` with mini-batches.
 
@@ -104,6 +105,9 @@ def fit(
     verbose : {0, 1, 2}, default 0
         0 is silent; 1 shows a tqdm progress bar on a terminal (if tqdm is installed)
         or a line per chunk of epochs otherwise; 2 prints one line per epoch.
+    sample_weight : array-like of shape (n_samples,), optional
+        Non-negative weights of the samples' losses, scaled to mean 1 over the data
+        set: an epoch's loss is then the weighted average of the per-sample losses.
 
     Returns
     -------
@@ -122,6 +126,7 @@ def fit(
     weights trained so far; the returned history has ``interrupted=True``.
     """
     X, Y = model._check_XY(X, Y)
+    weights = model.check_sample_weight(sample_weight, X.shape[0])
     epochs = v.check_positive_int(epochs, "epochs")
     batch_size = min(v.check_positive_int(batch_size, "batch_size"), X.shape[0])
     patience = v.check_positive_int(patience, "patience")
@@ -133,7 +138,7 @@ def fit(
             raise ValueError("validation_data must be a pair (X_val, Y_val)")
         Xv, Yv = model._check_XY(*validation_data)
     per_epoch = validation_data is not None or early_stopping or verbose == 2
-    return _Trainer(model, X, Y, batch_size, bool(shuffle)).run(
+    return _Trainer(model, X, Y, weights, batch_size, bool(shuffle)).run(
         epochs,
         per_epoch,
         (Xv, Yv) if validation_data is not None else None,
@@ -147,12 +152,12 @@ def fit(
 class _Trainer:
     """The buffers of one fit call, and its loop over chunks of epochs."""
 
-    def __init__(self, model, X, Y, batch_size, shuffle):
-        self.model, self.X, self.Y = model, X, Y
+    def __init__(self, model, X, Y, weights, batch_size, shuffle):
+        self.model, self.X, self.Y, self.weights = model, X, Y, weights
         self.batch_size, self.shuffle = batch_size, shuffle
         n_in, n_out = X.shape[1], Y.shape[1]
         self.work = model._workspace(batch_size)
-        self.batch = np.empty(batch_size * (n_in + n_out), model.dtype)
+        self.batch = np.empty(batch_size * (n_in + n_out + 1), model.dtype)
         self.backup = np.empty_like(model.params)
         self.restorable = False
 
@@ -169,8 +174,9 @@ class _Trainer:
         with m._lock:
             stop = knet.fit_epochs(
                 m.params, m.grads, opt.state, opt.step, m.layout, self.X, self.Y,
-                self.orders(n_epochs), self.batch_size, m._loss, opt.code, opt.hyper,
-                self.work, self.batch, self.backup, self.restorable, losses,
+                self.weights, self.orders(n_epochs), self.batch_size, m._loss,
+                opt.code, opt.hyper, self.work, self.batch, self.backup,
+                self.restorable, losses,
             )  # fmt: skip
         self.restorable = True
         return losses, stop
@@ -250,7 +256,9 @@ def _evaluate(model, X, Y):
     with model._lock:
         work = model._workspace(X.shape[0])
         loss = float(
-            knet.network_loss(model.params, model.layout, X, Y, model._loss, work)
+            knet.network_loss(
+                model.params, model.layout, X, Y, model._loss, work, model._no_weights
+            )
         )
     P = model.predict(X)
     act = model.layout[-1, knet.ACT]

@@ -46,3 +46,12 @@ def check_targets(Y, loss):
         if loss == CROSS_ENTROPY and abs(total - 1.0) > 1e-3:
             return NOT_DISTRIBUTION
     return OK
+
+
+@jit
+def check_batch(X, Y, loss):
+    """:func:`check_finite` on ``X``, then :func:`check_targets` on ``Y``: one call."""
+    status = check_finite(X)
+    if status != OK:
+        return status
+    return check_targets(Y, loss)

@@ -89,14 +89,7 @@ def network_forward(params, layout, X, work):
 
 
 @jit
-def loss_delta(P, Y, loss, act, D):
-    """Loss of the output ``P`` against ``Y``, and the delta for the last layer.
-
-    Writes into ``D`` the fused dL/dZ = ``(P - Y) / N`` for sigmoid + BCE and softmax +
-    cross-entropy, and dL/dP otherwise. Returns ``(loss value, act)``, where ``act`` is
-    the activation code backward must still differentiate through (``IDENTITY`` when
-    ``D`` already holds dL/dZ).
-    """
+def _loss_delta(P, Y, loss, act, D):
     if loss == BCE and act == SIGMOID:
         return sigmoid_bce_delta(P, Y, D), IDENTITY
     if loss == CROSS_ENTROPY and act == SOFTMAX:
@@ -109,7 +102,36 @@ def loss_delta(P, Y, loss, act, D):
 
 
 @jit
-def network_gradients(params, grads, layout, X, Y, loss, work):
+def loss_delta(P, Y, loss, act, D, sample_weight):
+    """Loss of the output ``P`` against ``Y``, and the delta for the last layer.
+
+    Writes into ``D`` the fused dL/dZ = ``(P - Y) / N`` for sigmoid + BCE and softmax +
+    cross-entropy, and dL/dP otherwise. Returns ``(loss value, act)``, where ``act`` is
+    the activation code backward must still differentiate through (``IDENTITY`` when
+    ``D`` already holds dL/dZ).
+
+    ``sample_weight`` of shape (n_samples,) scales each sample's term of the mean:
+    the loss becomes ``sum_i w_i loss_i / n_samples`` (pass weights with mean 1 for a
+    weighted average). Pass an empty array for the plain mean.
+    """
+    if sample_weight.size == 0:
+        return _loss_delta(P, Y, loss, act, D)
+    n, n_out = P.shape
+    total = 0.0
+    back = act
+    for i in range(n):
+        rows = slice(i, i + 1)
+        value, back = _loss_delta(P[rows], Y[rows], loss, act, D[rows])
+        w = sample_weight[i]
+        total += w * value
+        scale = w / n
+        for j in range(n_out):
+            D[i, j] *= scale
+    return total / n, back
+
+
+@jit
+def network_gradients(params, grads, layout, X, Y, loss, work, sample_weight):
     """Forward, loss and backward: fills ``grads`` (laid out like ``params``).
 
     Parameters
@@ -122,6 +144,8 @@ def network_gradients(params, grads, layout, X, Y, loss, work):
     loss : int
         Loss code (``MSE``, ``BCE``, ``CROSS_ENTROPY``).
     work : ndarray of shape (>= workspace_size(layout, n_samples),)
+    sample_weight : ndarray of shape (n_samples,) or (0,)
+        Per-sample weights of the loss (see :func:`loss_delta`); empty for none.
 
     Returns
     -------
@@ -138,7 +162,9 @@ def network_gradients(params, grads, layout, X, Y, loss, work):
     n_out = P.shape[1]
     end = total
     D = deltas[end - n * n_out : end].reshape((n, n_out))
-    value, last_act = loss_delta(P, Y, loss, layout[n_layers - 1, ACT], D)
+    value, last_act = loss_delta(
+        P, Y, loss, layout[n_layers - 1, ACT], D, sample_weight
+    )
     if not np.isfinite(value):
         return value
     no_dx = deltas[:0].reshape((0, 0))
@@ -162,7 +188,9 @@ def network_gradients(params, grads, layout, X, Y, loss, work):
 
 
 @jit
-def train_step(params, grads, state, step, layout, X, Y, loss, opt, hyper, work):
+def train_step(
+    params, grads, state, step, layout, X, Y, sample_weight, loss, opt, hyper, work
+):
     """One optimizer step on the batch ``(X, Y)``; returns the loss before it.
 
     :func:`network_gradients`, then :func:`~fastnn.kernels.optimizers.optimizer_update`
@@ -170,9 +198,9 @@ def train_step(params, grads, state, step, layout, X, Y, loss, opt, hyper, work)
     array of length 1 and ``hyper`` the float64 hyperparameters. When the loss is not
     finite nothing is updated.
     """
-    value = network_gradients(params, grads, layout, X, Y, loss, work)
+    value = network_gradients(params, grads, layout, X, Y, loss, work, sample_weight)
     if np.isfinite(value):
-        optimizer_update(opt, params, grads, state, step, hyper, params[:0])
+        optimizer_update(opt, params, grads, state, step, hyper, layout, params[:0])
     return value
 
 
@@ -186,8 +214,8 @@ def _gather_rows(src, order, start, dst):
 
 @jit
 def fit_epochs(
-    params, grads, state, step, layout, X, Y, order, batch_size, loss, opt, hyper,
-    work, batch, backup, restorable, epoch_losses,
+    params, grads, state, step, layout, X, Y, sample_weight, order, batch_size, loss,
+    opt, hyper, work, batch, backup, restorable, epoch_losses,
 ):  # fmt: skip
     """Several epochs of mini-batch training in one call.
 
@@ -197,13 +225,16 @@ def fit_epochs(
         As for :func:`train_step`.
     X : ndarray of shape (n_samples, n_in)
     Y : ndarray of shape (n_samples, n_out)
+    sample_weight : ndarray of shape (n_samples,) or (0,)
+        Per-sample loss weights (mean 1 over the data set for a weighted average);
+        empty for none.
     order : int64 ndarray of shape (n_epochs, n_samples)
         Row ``e`` is the order in which epoch ``e`` visits the samples.
     batch_size : int
         Samples per step; the last batch of an epoch may be smaller.
     work : ndarray of shape (>= workspace_size(layout, batch_size),)
-    batch : ndarray of shape (>= batch_size * (n_in + n_out),)
-        Room for one batch of inputs and targets, gathered in ``order``.
+    batch : ndarray of shape (>= batch_size * (n_in + n_out + 1),)
+        Room for one batch of inputs, targets and weights, gathered in ``order``.
     backup : ndarray of shape (n_params,)
         The parameters from before the latest update (kept up to date here).
     restorable : bool
@@ -229,15 +260,21 @@ def fit_epochs(
             m = min(batch_size, n - start)
             xb = batch[: m * n_in].reshape((m, n_in))
             yb = batch[m * n_in : m * (n_in + n_out)].reshape((m, n_out))
+            wb = batch[m * (n_in + n_out) : m * (n_in + n_out) + m]
             _gather_rows(X, order[epoch], start, xb)
             _gather_rows(Y, order[epoch], start, yb)
-            value = network_gradients(params, grads, layout, xb, yb, loss, work)
+            if sample_weight.size == 0:
+                wb = wb[:0]
+            else:
+                for r in range(m):
+                    wb[r] = sample_weight[order[epoch, start + r]]
+            value = network_gradients(params, grads, layout, xb, yb, loss, work, wb)
             if not np.isfinite(value):
                 epoch_losses[epoch] = value
                 if restorable:
                     params[:] = backup
                 return epoch
-            optimizer_update(opt, params, grads, state, step, hyper, backup)
+            optimizer_update(opt, params, grads, state, step, hyper, layout, backup)
             restorable = True
             total += value * m
         epoch_losses[epoch] = total / n
@@ -268,7 +305,7 @@ def predict_blocks(params, layout, X, work, out):
 
 
 @jit
-def network_loss(params, layout, X, Y, loss, work):
+def network_loss(params, layout, X, Y, loss, work, sample_weight):
     """The loss of the network on ``(X, Y)``, as :func:`network_gradients` computes it.
 
     ``work`` as for :func:`network_gradients`; its delta half is overwritten.
@@ -278,5 +315,7 @@ def network_loss(params, layout, X, Y, loss, work):
     P = network_forward(params, layout, X, work[:total])
     n_out = P.shape[1]
     D = work[2 * total - n * n_out : 2 * total].reshape((n, n_out))
-    value, _ = loss_delta(P, Y, loss, layout[layout.shape[0] - 1, ACT], D)
+    value, _ = loss_delta(
+        P, Y, loss, layout[layout.shape[0] - 1, ACT], D, sample_weight
+    )
     return value

@@ -1,9 +1,11 @@
-"""Optimizer updates over flat parameter buffers: one fused loop each.
+"""Optimizer updates over flat parameter buffers: one fused loop per layer segment.
 
-PyTorch's update rules. ``hyper`` is a float64 array of hyperparameters laid out as
-``HYPER_FIELDS``; ``state`` has shape ``(2, n_params)`` (SGD: row 0 is the momentum
-buffer; Adam: rows 0 and 1 are the first and second moments); ``step`` is an int64
-array of length 1 holding the number of updates done so far.
+PyTorch's update rules, weight decay included. ``hyper`` is a float64 array of
+hyperparameters laid out as ``HYPER_FIELDS``; ``state`` has shape ``(2, n_params)``
+(SGD: row 0 is the momentum buffer; Adam/AdamW: rows 0 and 1 are the first and second
+moments); ``step`` is an int64 array of length 1 holding the number of updates so far.
+``layout`` is the network's (see :mod:`fastnn.kernels.network`): weight decay applies
+to each layer's ``W`` and, when ``decay_bias`` is set, to its ``b``.
 """
 
 import numpy as np
@@ -12,91 +14,111 @@ from .config import jit
 
 SGD = 0
 ADAM = 1
+ADAMW = 2
 
 #: Order of the entries of ``hyper``.
-HYPER_FIELDS = ("lr", "momentum", "nesterov", "beta1", "beta2", "eps")
-LR, MOMENTUM, NESTEROV, BETA1, BETA2, EPS = range(len(HYPER_FIELDS))
+HYPER_FIELDS = (
+    "lr", "momentum", "nesterov", "beta1", "beta2", "eps", "weight_decay", "decay_bias",
+)  # fmt: skip
+LR, MOMENTUM, NESTEROV, BETA1, BETA2, EPS, WEIGHT_DECAY, DECAY_BIAS = range(
+    len(HYPER_FIELDS)
+)
 
 
 @jit
-def sgd_update(params, grads, state, step, hyper, backup):
-    """SGD with optional (Nesterov) momentum, as ``torch.optim.SGD`` (no dampening).
+def _sgd_range(params, grads, buf, lo, hi, lr, momentum, nesterov, wd, backup):
+    keep = backup.size != 0
+    for i in range(lo, hi):
+        if keep:
+            backup[i] = params[i]
+        g = grads[i] + wd * params[i]
+        if momentum != 0:
+            buf[i] = momentum * buf[i] + g
+            g = g + momentum * buf[i] if nesterov else buf[i]
+        params[i] -= lr * g
 
-    ``buf = momentum * buf + g`` (``buf`` starts at zero, which equals PyTorch's
-    ``buf = g`` on the first step); the step direction is ``buf``, or
-    ``g + momentum * buf`` with Nesterov; ``p -= lr * direction``.
+
+@jit
+def _adam_range(params, grads, m, v, lo, hi, coef, wd, decoupled, backup):
+    # coef = (step_size, 1 / sqrt(1 - beta2**t), beta1, beta2, eps, 1 - lr * wd)
+    step_size, inv_sqrt_bc2, b1, b2, eps, shrink = coef
+    one = params.dtype.type(1)
+    keep = backup.size != 0
+    for i in range(lo, hi):
+        if keep:
+            backup[i] = params[i]
+        p = params[i]
+        g = grads[i]
+        if decoupled:
+            p *= shrink
+        else:
+            g += wd * p
+        m[i] = b1 * m[i] + (one - b1) * g
+        v[i] = b2 * v[i] + (one - b2) * g * g
+        params[i] = p - step_size * m[i] / (np.sqrt(v[i]) * inv_sqrt_bc2 + eps)
+
+
+@jit
+def optimizer_update(opt, params, grads, state, step, hyper, layout, backup):
+    """One update of every parameter by the optimizer with code ``opt``.
+
+    ``SGD``: ``g += wd p``; ``buf = momentum buf + g`` (``buf`` starts at zero, which
+    equals PyTorch's ``buf = g`` on the first step); the direction is ``buf``, or
+    ``g + momentum buf`` with Nesterov; ``p -= lr direction``.
+
+    ``ADAM``: ``g += wd p``; ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g**2``,
+    ``p -= lr / (1 - b1**t) * m / (sqrt(v) / sqrt(1 - b2**t) + eps)``.
+    ``ADAMW``: the same without the ``g += wd p``, after ``p *= 1 - lr wd`` (decoupled).
 
     Parameters
     ----------
+    opt : int
+        ``SGD``, ``ADAM`` or ``ADAMW``.
     params, grads : ndarray of shape (n_params,)
         Parameters (updated in place) and their gradients.
     state : ndarray of shape (2, n_params)
-        Row 0 is the momentum buffer (updated in place); row 1 is unused.
-    step : ndarray of shape (1,), int64
+        Optimizer state, updated in place.
+    step : int64 ndarray of shape (1,)
         Incremented by one.
-    hyper : ndarray of float64
+    hyper : float64 ndarray
         Hyperparameters, see ``HYPER_FIELDS``.
+    layout : int64 ndarray of shape (n_layers, 4)
+        Rows ``n_in, n_out, offset, act``: where each layer's ``W`` and ``b`` are.
     backup : ndarray of shape (n_params,) or (0,)
         When not empty, receives the parameters from before the update.
     """
-    lr = params.dtype.type(hyper[LR])
-    momentum = params.dtype.type(hyper[MOMENTUM])
-    keep = backup.size != 0
-    buf = state[0]
     step[0] += 1
-    if momentum == 0:
-        for i in range(params.shape[0]):
-            if keep:
-                backup[i] = params[i]
-            params[i] -= lr * grads[i]
-    elif hyper[NESTEROV] != 0:
-        for i in range(params.shape[0]):
-            if keep:
-                backup[i] = params[i]
-            g = grads[i]
-            buf[i] = momentum * buf[i] + g
-            params[i] -= lr * (g + momentum * buf[i])
-    else:
-        for i in range(params.shape[0]):
-            if keep:
-                backup[i] = params[i]
-            buf[i] = momentum * buf[i] + grads[i]
-            params[i] -= lr * buf[i]
-
-
-@jit
-def adam_update(params, grads, state, step, hyper, backup):
-    """Adam with bias correction, as ``torch.optim.Adam``.
-
-    ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g**2``,
-    ``p -= lr / (1 - b1**t) * m / (sqrt(v) / sqrt(1 - b2**t) + eps)``.
-    Parameters as :func:`sgd_update`; ``state`` rows are ``m`` and ``v``.
-    """
-    step[0] += 1
-    t = step[0]
-    beta1, beta2 = hyper[BETA1], hyper[BETA2]
     dtype = params.dtype.type
-    b1, b2 = dtype(beta1), dtype(beta2)
-    one = dtype(1)
-    step_size = dtype(hyper[LR] / (1.0 - beta1**t))
-    inv_sqrt_bc2 = dtype(1.0 / np.sqrt(1.0 - beta2**t))
-    eps = dtype(hyper[EPS])
-    keep = backup.size != 0
-    m = state[0]
-    v = state[1]
-    for i in range(params.shape[0]):
-        if keep:
-            backup[i] = params[i]
-        g = grads[i]
-        m[i] = b1 * m[i] + (one - b1) * g
-        v[i] = b2 * v[i] + (one - b2) * g * g
-        params[i] -= step_size * m[i] / (np.sqrt(v[i]) * inv_sqrt_bc2 + eps)
-
-
-@jit
-def optimizer_update(opt, params, grads, state, step, hyper, backup):
-    """Dispatch on the optimizer code ``opt`` (``SGD`` or ``ADAM``)."""
-    if opt == ADAM:
-        adam_update(params, grads, state, step, hyper, backup)
+    lr = hyper[LR]
+    wd = dtype(hyper[WEIGHT_DECAY])
+    wd_bias = wd if hyper[DECAY_BIAS] != 0 else dtype(0)
+    if opt == SGD:
+        momentum = dtype(hyper[MOMENTUM])
+        nesterov = hyper[NESTEROV] != 0
     else:
-        sgd_update(params, grads, state, step, hyper, backup)
+        t = step[0]
+        beta1, beta2 = hyper[BETA1], hyper[BETA2]
+        coef = (
+            dtype(lr / (1.0 - beta1**t)),
+            dtype(1.0 / np.sqrt(1.0 - beta2**t)),
+            dtype(beta1),
+            dtype(beta2),
+            dtype(hyper[EPS]),
+            dtype(1.0 - lr * hyper[WEIGHT_DECAY]),
+        )
+        coef_bias = coef[:5] + (dtype(1.0 - lr * wd_bias),)
+    for layer in range(layout.shape[0]):
+        lo = layout[layer, 2]
+        mid = lo + layout[layer, 0] * layout[layer, 1]
+        hi = mid + layout[layer, 1]
+        if opt == SGD:
+            _sgd_range(params, grads, state[0], lo, mid, dtype(lr), momentum, nesterov,
+                       wd, backup)  # fmt: skip
+            _sgd_range(params, grads, state[0], mid, hi, dtype(lr), momentum, nesterov,
+                       wd_bias, backup)  # fmt: skip
+        else:
+            decoupled = opt == ADAMW
+            _adam_range(params, grads, state[0], state[1], lo, mid, coef, wd,
+                        decoupled, backup)  # fmt: skip
+            _adam_range(params, grads, state[0], state[1], mid, hi, coef_bias,
+                        wd_bias, decoupled, backup)  # fmt: skip

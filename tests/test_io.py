@@ -218,7 +218,8 @@ def test_file_layout(tmp_path):
     assert header["dtype"] == "float64"
     assert header["seed"] == 0
     assert header["optimizer"] == {
-        "name": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": False
+        "name": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": False,
+        "weight_decay": 0.0, "decay_bias": True,
     }  # fmt: skip
     assert header["rng_state"] == model._rng.bit_generator.state
     assert arrays["params"].dtype == np.float64
