@@ -1,6 +1,7 @@
 """``fastnn.MLP``: a multilayer perceptron whose training step is one compiled call."""
 
 import threading
+import weakref
 
 import numpy as np
 
@@ -112,6 +113,24 @@ class MLP:
         self._workspaces = {}
         self._no_weights = np.empty(0, self.dtype)
         self._lock = threading.RLock()
+
+    # -- pickling (for transport only: files on disk are .npz, see fastnn.io) ------
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["_lock"], state["_workspaces"]
+        # weights/biases are views of params; rebuilt so they stay views after loading
+        for name in ("weights", "biases", "_grad_w", "_grad_b"):
+            del state[name]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.weights, self.biases = _views(self.params, self.layout)
+        self._grad_w, self._grad_b = _views(self.grads, self.layout)
+        self._workspaces = {}
+        self._lock = threading.RLock()
+        self.optimizer._owner = weakref.ref(self)
 
     # -- construction ---------------------------------------------------------------
 

@@ -47,6 +47,14 @@ class Optimizer:
         self.state = np.zeros((2, n_params), dtype)
         self.step[0] = 0
 
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_owner"] = None  # a weak reference; the model rebinds it on unpickling
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
     @property
     def hyper(self):
         """float64 array of hyperparameters in the kernels' layout."""

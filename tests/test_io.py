@@ -585,3 +585,22 @@ def test_load_never_executes_pickles(tmp_path, monkeypatch):
 
     assert EXECUTED == []
     assert calls and all(kw.get("allow_pickle") is False for kw in calls)
+
+
+def test_pickle_round_trip_for_transport():
+    """Models pickle (for Dask and joblib); views and training survive the trip."""
+    import pickle
+
+    model = trained(optimizer="adam", dtype=np.float32)
+    clone = pickle.loads(pickle.dumps(model))
+    assert np.shares_memory(clone.weights[0], clone.params)
+    assert np.shares_memory(clone.biases[-1], clone.params)
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((4, 3))
+    y = rng.integers(0, 2, 4)
+    np.testing.assert_array_equal(clone.predict(X), model.predict(X))
+    assert clone.train_step(X, y) == model.train_step(X, y)
+    np.testing.assert_array_equal(clone.params, model.params)
+    np.testing.assert_array_equal(clone.optimizer.state, model.optimizer.state)
+    with pytest.raises(ValueError, match="another model"):
+        fastnn.MLP([3, 2], optimizer=clone.optimizer)
