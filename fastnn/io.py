@@ -10,7 +10,12 @@ arrays; it never holds pickled objects and :func:`load` never unpickles anything
          "sizes": [3, 5, 2], "hidden": ["relu"], "output": "softmax",
          "loss": "cross_entropy", "dtype": "float32", "seed": 0,
          "optimizer": {"name": "adam", "lr": 0.001, "beta1": 0.9, ...},
-         "rng_state": {"bit_generator": "PCG64", "state": {...}, ...}}
+         "rng_state": {"bit_generator": "PCG64", "state": {...}, ...},
+         "dropout": [0.0], "batch_norm": [false], "bn_momentum": 0.1,
+         "bn_eps": 1e-05, "dropout_seed": 123, "training": true}
+
+    The last six keys (dropout and batch normalization) may be absent: they then
+    take the defaults of :class:`~fastnn.MLP`.
 
     ``rng_state`` is ``bit_generator.state`` of the generator that shuffles the data
     in :meth:`MLP.fit <fastnn.MLP.fit>` (arrays in it are written as lists), so a
@@ -23,10 +28,14 @@ arrays; it never holds pickled objects and :func:`load` never unpickles anything
     The optimizer's state buffers (momentum, or Adam's moments).
 ``optimizer_step`` : int64 ndarray of shape (1,)
     The number of optimizer steps taken.
+``running_stats`` : ndarray of shape (n_stats,), of the model's dtype
+    Batch normalization's running means and variances; present only when the model
+    has batch-normalized layers.
 
 ``version`` is :data:`FORMAT_VERSION`; a file from a newer fastnn is refused rather
 than misread. Everything :func:`load` needs to continue training bit for bit is in
-the file: weights, optimizer state and step count, and the shuffling RNG's state.
+the file: weights, optimizer state and step count, the shuffling RNG's state and the
+dropout seed.
 """
 
 import contextlib
@@ -56,6 +65,9 @@ HEADER_KEYS = (
     "rng_state",
 )
 ARRAY_KEYS = ("header", "params", "optimizer_state", "optimizer_step")
+OPTIONAL_ARRAY_KEYS = ("running_stats",)
+#: Optional header keys and the MLP argument each one feeds.
+OPTIONAL_HEADER_KEYS = ("dropout", "batch_norm", "bn_momentum", "bn_eps")
 BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows only
 
@@ -121,6 +133,8 @@ def save(model: MLP, path) -> None:
             "optimizer_state": model.optimizer.state.copy(),
             "optimizer_step": np.array(model.optimizer.step, np.int64).reshape(1),
         }
+        if model.running_stats.size:
+            arrays["running_stats"] = model.running_stats.copy()
     _atomic_write(path, arrays)
 
 
@@ -185,6 +199,12 @@ def _encode_header(model):
         "seed": _json_seed(model.seed),
         "optimizer": config,
         "rng_state": model._rng.bit_generator.state,
+        "dropout": list(model.dropout),
+        "batch_norm": list(model.batch_norm),
+        "bn_momentum": model.bn_momentum,
+        "bn_eps": model.bn_eps,
+        "dropout_seed": model.dropout_seed,
+        "training": model.training,
     }
     text = json.dumps(header, default=_json_default, allow_nan=False)
     return np.frombuffer(text.encode("utf-8"), np.uint8)
@@ -268,7 +288,8 @@ def _read_model(file):
                 f"it has no {', '.join(repr(k) for k in missing)} "
                 f"(it holds {contents.files}); is it a fastnn model file?"
             )
-        arrays = {key: _read_array(contents, key) for key in ARRAY_KEYS}
+        keys = ARRAY_KEYS + tuple(k for k in OPTIONAL_ARRAY_KEYS if k in contents.files)
+        arrays = {key: _read_array(contents, key) for key in keys}
     header = _decode_header(arrays["header"])
     _check_arrays(header, arrays)
     return _build(header, arrays)
@@ -328,12 +349,24 @@ def _check_arrays(header, arrays):
     if header["dtype"] not in ("float32", "float64"):
         raise _FormatError(f"its header has invalid dtype {header['dtype']!r}")
     dtype = np.dtype(header["dtype"])
-    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    norm = header.get("batch_norm", [])
+    if not isinstance(norm, list):
+        raise _FormatError(f"its header has invalid batch_norm {norm!r}")
+    # a list of the wrong length is refused when the model is built
+    norm = ([x is True for x in norm] + [False] * len(sizes))[: len(sizes) - 2]
+    norm.append(False)
+    pairs = zip(sizes[:-1], sizes[1:], norm, strict=True)
+    n_params = sum(a * b + b * (3 if bn else 1) for a, b, bn in pairs)
+    n_stats = sum(2 * b for b, bn in zip(sizes[1:], norm, strict=True) if bn)
     expected = {
         "params": ((n_params,), dtype),
         "optimizer_state": ((2, n_params), dtype),
         "optimizer_step": ((1,), np.dtype(np.int64)),
     }
+    if n_stats:
+        if "running_stats" not in arrays:
+            raise _FormatError("it lacks 'running_stats' for its batch normalization")
+        expected["running_stats"] = ((n_stats,), dtype)
     for key, (shape, kind) in expected.items():
         array = arrays[key]
         if array.shape != shape or array.dtype != kind:
@@ -361,6 +394,7 @@ def _build(header, arrays):
             optimizer=get_optimizer(config),
             dtype=header["dtype"],
             seed=header["seed"],
+            **{k: header[k] for k in OPTIONAL_HEADER_KEYS if k in header},
         )
     except (ValueError, TypeError) as err:
         raise _FormatError(f"its header describes no valid model: {err}") from err
@@ -368,6 +402,13 @@ def _build(header, arrays):
     model.optimizer.state[...] = arrays["optimizer_state"]
     model.optimizer.step[...] = arrays["optimizer_step"]
     model._rng = _restore_rng(model._rng, header["rng_state"])
+    if "running_stats" in arrays and model.running_stats.size:
+        model.running_stats[...] = arrays["running_stats"]
+    seed = header.get("dropout_seed", model.dropout_seed)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise _FormatError(f"its header has invalid dropout_seed {seed!r}")
+    model.dropout_seed = seed
+    model.training = bool(header.get("training", True))
     return model
 
 

@@ -43,7 +43,18 @@ class MLP:
         ``fastnn.SGD(...)`` or ``fastnn.Adam(...)``; strings give the defaults.
     dtype : {"float32", "float64"}, default "float32"
     seed : int, optional
-        Seeds the initial weights and the shuffling in :meth:`fit`.
+        Seeds the initial weights, the shuffling in :meth:`fit` and the dropout masks.
+    dropout : float or list of float, default 0.0
+        Inverted dropout rate in [0, 1) on the output of each hidden layer (one value,
+        or one per hidden layer); active in training only.
+    batch_norm : bool or list of bool, default False
+        Batch normalization between each hidden layer's matmul and its activation,
+        as PyTorch's ``BatchNorm1d`` (learned ``gamma``/``beta``, running statistics
+        for inference).
+    bn_momentum : float, default 0.1
+        Momentum of the running statistics, in [0, 1].
+    bn_eps : float, default 1e-5
+        Added to the variance, > 0.
 
     Attributes
     ----------
@@ -53,6 +64,11 @@ class MLP:
         Likewise.
     optimizer : Optimizer
         Holds the optimizer's state.
+    running_stats : ndarray
+        Running means and variances of the batch-normalized layers.
+    training : bool
+        Whether :meth:`loss`, :meth:`gradients` and :meth:`train_step` use training
+        behaviour (dropout, batch statistics); see :meth:`train` and :meth:`eval`.
 
     Notes
     -----
@@ -71,6 +87,10 @@ class MLP:
         optimizer="adam",
         dtype="float32",
         seed=None,
+        dropout=0.0,
+        batch_norm=False,
+        bn_momentum=0.1,
+        bn_eps=1e-5,
     ):
         sizes = _check_sizes(sizes)
         n_layers = len(sizes) - 1
@@ -94,13 +114,35 @@ class MLP:
         self.output = output
         self.dtype = v.check_dtype(dtype)
         self.seed = seed
+        self.dropout = _per_hidden(dropout, n_layers - 1, "dropout", _check_rate)
+        self.batch_norm = _per_hidden(
+            batch_norm, n_layers - 1, "batch_norm", _check_bool
+        )
+        self.bn_momentum = v.check_real(bn_momentum, "bn_momentum", 0.0, 1.0)
+        self.bn_eps = v.check_real(bn_eps, "bn_eps", low=0.0, low_open=True)
+        self.training = True
 
-        layout = np.zeros((n_layers, 4), np.int64)
-        offset = 0
+        layout = np.zeros((n_layers, 6), np.int64)
+        config = np.zeros((n_layers, 3))
+        offset = stats = 0
         for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-            layout[layer] = (n_in, n_out, offset, acts[layer])
-            offset += n_in * n_out + n_out
+            hidden_layer = layer < n_layers - 1
+            norm = hidden_layer and self.batch_norm[layer]
+            layout[layer] = (
+                n_in,
+                n_out,
+                offset,
+                acts[layer],
+                norm,
+                stats if norm else -1,
+            )
+            config[layer] = (self.dropout[layer] if hidden_layer else 0.0,
+                             self.bn_momentum, self.bn_eps)  # fmt: skip
+            offset += n_in * n_out + n_out * (3 if norm else 1)
+            stats += 2 * n_out if norm else 0
         self.layout = layout
+        self.config = config
+        self.running_stats = np.zeros(stats, self.dtype)
         self.params = np.zeros(offset, self.dtype)
         self.grads = np.zeros(offset, self.dtype)
         self.weights, self.biases = _views(self.params, layout)
@@ -110,6 +152,7 @@ class MLP:
         self.optimizer.bind(self, offset, self.dtype)
         self._rng = np.random.default_rng(seed)
         self._init_params()
+        self.dropout_seed = int(self._rng.integers(2**62))
         self._workspaces = {}
         self._no_weights = np.empty(0, self.dtype)
         self._lock = threading.RLock()
@@ -135,7 +178,12 @@ class MLP:
     # -- construction ---------------------------------------------------------------
 
     def _init_params(self):
-        for W, (n_in, n_out, _, act) in zip(self.weights, self.layout, strict=True):
+        for layer, (n_in, n_out, _, act, norm, so) in enumerate(self.layout):
+            W = self.weights[layer]
+            if norm:  # gamma = 1, beta = 0; running mean 0, running variance 1
+                gamma, _ = self.norm_params(layer)
+                gamma[...] = 1
+                self.running_stats[so + n_out : so + 2 * n_out] = 1
             if act in (RELU, LEAKY_RELU):  # He
                 W[...] = self._rng.normal(0.0, np.sqrt(2.0 / n_in), W.shape)
             else:  # Glorot (Xavier) uniform
@@ -145,6 +193,42 @@ class MLP:
     @property
     def n_params(self) -> int:
         return self.params.size
+
+    def norm_params(self, layer):
+        """Views ``(gamma, beta)`` of a batch-normalized layer's scale and shift."""
+        n_in, n_out, off, _, norm, _ = self.layout[layer]
+        if not norm:
+            raise ValueError(f"layer {layer} has no batch normalization")
+        start = off + (n_in + 1) * n_out
+        return (self.params[start : start + n_out],
+                self.params[start + n_out : start + 2 * n_out])  # fmt: skip
+
+    def train(self):
+        """Training behaviour for :meth:`loss`, :meth:`gradients` and
+        :meth:`train_step`: dropout on, batch statistics (the default). Returns self."""
+        self.training = True
+        return self
+
+    def eval(self):
+        """Inference behaviour for :meth:`loss` and :meth:`gradients`: no dropout,
+        running statistics. :meth:`predict` always behaves so. Returns self."""
+        self.training = False
+        return self
+
+    @property
+    def _net(self):
+        return self.params, self.layout, self.config, self.running_stats
+
+    @property
+    def _mode(self):
+        return knet.TRAINING if self.training else knet.INFERENCE
+
+    def _check_batch_norm_batch(self, n_samples):
+        if self.training and n_samples == 1 and any(self.batch_norm):
+            raise ValueError(
+                "batch normalization needs more than one sample per batch in "
+                "training (call model.eval() to use the running statistics)"
+            )
 
     def __repr__(self):
         return (
@@ -263,8 +347,8 @@ class MLP:
         X = self._check_X(X)
         out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
         block = min(X.shape[0], PREDICT_BLOCK)
-        work = np.empty(block * int(self.layout[:, 1].sum()), self.dtype)
-        return knet.predict_blocks(self.params, self.layout, X, work, out)
+        work = np.empty(knet.workspace_size(self.layout, block), self.dtype)
+        return knet.predict_blocks(*self._net, X, work, out)
 
     def check_sample_weight(self, sample_weight, n_samples, normalize=True):
         """Validate per-sample loss weights; returns them scaled to mean 1.
@@ -292,11 +376,13 @@ class MLP:
         """
         X, Y = self._check_XY(X, Y)
         w = self.check_sample_weight(sample_weight, X.shape[0])
+        self._check_batch_norm_batch(X.shape[0])
         with self._lock:
             work = self._workspace(X.shape[0])
             return float(
-                knet.network_loss(self.params, self.layout, X, Y, self._loss, work, w)
-            )
+                knet.network_loss(*self._net, X, Y, w, self._loss, work, self._mode,
+                                  self.dropout_seed, self.optimizer.step[0])
+            )  # fmt: skip
 
     def gradients(self, X, Y, sample_weight=None):
         """Loss and gradients on ``(X, Y)``, without changing the model.
@@ -309,11 +395,14 @@ class MLP:
         """
         X, Y = self._check_XY(X, Y)
         w = self.check_sample_weight(sample_weight, X.shape[0])
+        self._check_batch_norm_batch(X.shape[0])
         with self._lock:
             work = self._workspace(X.shape[0])
             value = knet.network_gradients(
-                self.params, self.grads, self.layout, X, Y, self._loss, work, w
-            )
+                self.params, self.grads, self.layout, self.config, self.running_stats,
+                X, Y, w, self._loss, work, self._mode, self.dropout_seed,
+                self.optimizer.step[0],
+            )  # fmt: skip
             _check_finite(value)
             return (
                 float(value),
@@ -335,12 +424,14 @@ class MLP:
         """
         X, Y = self._check_XY(X, Y)
         w = self.check_sample_weight(sample_weight, X.shape[0])
+        self._check_batch_norm_batch(X.shape[0])
         opt = self.optimizer
         with self._lock:
             work = self._workspace(X.shape[0])
             value = knet.train_step(
-                self.params, self.grads, opt.state, opt.step, self.layout, X, Y, w,
-                self._loss, opt.code, opt.hyper, work,
+                self.params, self.grads, opt.state, opt.step, self.layout, self.config,
+                self.running_stats, X, Y, w, self._loss, opt.code, opt.hyper, work,
+                self.dropout_seed,
             )  # fmt: skip
         _check_finite(value)
         return float(value)
@@ -368,9 +459,31 @@ def _check_sizes(sizes):
     return [v.check_positive_int(s, f"sizes[{i}]") for i, s in enumerate(sizes)]
 
 
+def _per_hidden(value, n_hidden, name, check):
+    """One value for every hidden layer, or a list with one per hidden layer."""
+    values = list(value) if isinstance(value, list | tuple) else [value] * n_hidden
+    if len(values) != n_hidden:
+        raise ValueError(
+            f"{name} lists {len(values)} values for {n_hidden} hidden layers"
+        )
+    return [check(x, name) for x in values]
+
+
+def _check_rate(value, name):
+    return v.check_real(value, name, 0.0, 1.0, high_open=True)
+
+
+def _check_bool(value, name):
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(
+            f"{name} must be True or False (or a list of them), got {value!r}"
+        )
+    return bool(value)
+
+
 def _views(flat, layout):
     weights, biases = [], []
-    for n_in, n_out, off, _ in layout:
+    for n_in, n_out, off, *_ in layout:
         weights.append(flat[off : off + n_in * n_out].reshape(n_in, n_out))
         biases.append(flat[off + n_in * n_out : off + n_in * n_out + n_out])
     return weights, biases

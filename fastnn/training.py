@@ -122,6 +122,8 @@ def fit(
 
     Notes
     -----
+    fit always trains with training behaviour (dropout, batch statistics), whatever
+    ``model.training`` says, and validates with inference behaviour.
     Ctrl-C stops training cleanly between chunks of compiled epochs, keeping the
     weights trained so far; the returned history has ``interrupted=True``.
     """
@@ -129,6 +131,11 @@ def fit(
     weights = model.check_sample_weight(sample_weight, X.shape[0])
     epochs = v.check_positive_int(epochs, "epochs")
     batch_size = min(v.check_positive_int(batch_size, "batch_size"), X.shape[0])
+    if any(model.batch_norm) and (batch_size == 1 or X.shape[0] % batch_size == 1):
+        raise ValueError(
+            f"with batch normalization every batch needs at least 2 samples; "
+            f"{X.shape[0]} samples in batches of {batch_size} leave a batch of 1"
+        )
     patience = v.check_positive_int(patience, "patience")
     min_delta = v.check_real(min_delta, "min_delta", low=0.0)
     if verbose not in (0, 1, 2, False, True):
@@ -173,10 +180,10 @@ class _Trainer:
         losses = np.empty(n_epochs)
         with m._lock:
             stop = knet.fit_epochs(
-                m.params, m.grads, opt.state, opt.step, m.layout, self.X, self.Y,
-                self.weights, self.orders(n_epochs), self.batch_size, m._loss,
-                opt.code, opt.hyper, self.work, self.batch, self.backup,
-                self.restorable, losses,
+                m.params, m.grads, opt.state, opt.step, m.layout, m.config,
+                m.running_stats, self.X, self.Y, self.weights, self.orders(n_epochs),
+                self.batch_size, m._loss, opt.code, opt.hyper, self.work, self.batch,
+                self.backup, self.restorable, m.dropout_seed, losses,
             )  # fmt: skip
         self.restorable = True
         return losses, stop
@@ -257,8 +264,16 @@ def _evaluate(model, X, Y):
         work = model._workspace(X.shape[0])
         loss = float(
             knet.network_loss(
-                model.params, model.layout, X, Y, model._loss, work, model._no_weights
-            )
+                *model._net,
+                X,
+                Y,
+                model._no_weights,
+                model._loss,
+                work,
+                knet.INFERENCE,
+                0,
+                0,
+            )  # fmt: skip
         )
     P = model.predict(X)
     act = model.layout[-1, knet.ACT]

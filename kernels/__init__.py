@@ -28,10 +28,26 @@ dense_backward(X, W, out, d_out, act, dW, db, dX) -> None
     the first layer). For ``SOFTMAX`` this is the exact row-wise Jacobian-vector
     product. Derivatives come from the output ``out``; no pre-activation is stored.
 
+dense_forward_dropout(X, W, b, act, out, dropped, key, p) -> out
+dense_backward_dropout(X, W, out, d_out, act, dW, db, dX, key, p) -> None
+    The same with inverted dropout at rate ``p`` fused into the epilogue (and its
+    gradient): ``dropped`` receives the output after dropout; ``d_out`` is the
+    gradient with respect to it. Masks come from ``key``
+    (``normalization.dropout_key(seed, step, layer)``), so backward recomputes them.
+
 Both pick one of two paths by size (``BLAS_MIN_MACS``): fused loops for small layers
 (``dense_forward_loops``, ``dense_backward_loops``) or ``np.dot`` into the output plus
 one fused pass (``dense_forward_blas``, ``dense_backward_blas``). The four are public,
 with the same signatures, for testing and for callers who know their shapes.
+
+Whole networks, batch normalization, optimizers
+-----------------------------------------------
+``fastnn.kernels.network`` runs whole networks kept in one flat parameter buffer:
+``network_forward``, ``network_loss``, ``network_gradients``, ``train_step``,
+``fit_epochs`` and ``predict_blocks``; see its docstring for the ``layout``,
+``config`` and ``stats`` arrays that describe a network. ``normalization`` holds
+dropout masks and batch normalization (PyTorch's ``BatchNorm1d``); ``optimizers``
+the fused SGD, Adam and AdamW updates.
 
 Losses
 ------
@@ -82,9 +98,11 @@ from .dense import (
     BLAS_MIN_MACS,
     dense_backward,
     dense_backward_blas,
+    dense_backward_dropout,
     dense_backward_loops,
     dense_forward,
     dense_forward_blas,
+    dense_forward_dropout,
     dense_forward_loops,
 )
 from .losses import (
@@ -119,9 +137,11 @@ __all__ = [
     "cross_entropy_loss",
     "dense_backward",
     "dense_backward_blas",
+    "dense_backward_dropout",
     "dense_backward_loops",
     "dense_forward",
     "dense_forward_blas",
+    "dense_forward_dropout",
     "dense_forward_loops",
     "mse_loss",
     "sigmoid_bce_delta",

@@ -16,6 +16,7 @@ import numpy as np
 
 from .activations import activation_grad_row, bias_activation_row
 from .config import jit
+from .normalization import dropout_grad_row, dropout_row
 
 #: The dispatchers use BLAS when ``n_samples * n_in * n_out`` is at least this many
 #: multiply-adds. Chosen by ``benchmarks/switch_point.py`` on the team VM (AMD EPYC,
@@ -35,6 +36,55 @@ BLAS_MIN_MACS = 4096
 
 
 @jit
+def epilogue_row(out, i, b, act, dropped, key, p):
+    """Row ``i``: ``out[i] = act(out[i] + b)``, then, when ``p > 0``, inverted dropout
+    into ``dropped[i]`` (the mask drawn from ``key``, see
+    :mod:`fastnn.kernels.normalization`), while the row is in cache."""
+    bias_activation_row(out[i], b, act)
+    if p > 0:
+        dropout_row(out[i], dropped[i], key, i * out.shape[1], p)
+
+
+@jit
+def _forward_loops(X, W, b, act, out, dropped, key, p):
+    n_samples, n_in = X.shape
+    n_out = W.shape[1]
+    zero = out.dtype.type(0)
+    for i in range(n_samples):
+        row = out[i]
+        for j in range(n_out):
+            row[j] = zero
+        for k in range(n_in):
+            x = X[i, k]
+            for j in range(n_out):
+                row[j] += x * W[k, j]
+        epilogue_row(out, i, b, act, dropped, key, p)
+    return out
+
+
+@jit
+def _forward_blas(X, W, b, act, out, dropped, key, p):
+    np.dot(X, W, out)
+    for i in range(out.shape[0]):
+        epilogue_row(out, i, b, act, dropped, key, p)
+    return out
+
+
+@jit
+def dense_forward_dropout(X, W, b, act, out, dropped, key, p):
+    """:func:`dense_forward`, with inverted dropout fused into its epilogue.
+
+    ``out`` receives ``act(X @ W + b)`` and ``dropped`` (same shape) the output after
+    dropout at rate ``p`` with the masks of ``key``
+    (:func:`~fastnn.kernels.normalization.dropout_key`). With ``p == 0``, ``dropped``
+    is not touched.
+    """
+    if X.shape[0] * X.shape[1] * W.shape[1] >= BLAS_MIN_MACS:
+        return _forward_blas(X, W, b, act, out, dropped, key, p)
+    return _forward_loops(X, W, b, act, out, dropped, key, p)
+
+
+@jit
 def dense_forward_loops(X, W, b, act, out):
     """``out[:] = act(X @ W + b)`` with fused loops (no BLAS). Returns ``out``.
 
@@ -48,19 +98,7 @@ def dense_forward_loops(X, W, b, act, out):
     out : ndarray of shape (n_samples, n_out)
         Overwritten with the layer output.
     """
-    n_samples, n_in = X.shape
-    n_out = W.shape[1]
-    zero = out.dtype.type(0)
-    for i in range(n_samples):
-        row = out[i]
-        for j in range(n_out):
-            row[j] = zero
-        for k in range(n_in):
-            x = X[i, k]
-            for j in range(n_out):
-                row[j] += x * W[k, j]
-        bias_activation_row(row, b, act)
-    return out
+    return _forward_loops(X, W, b, act, out, out, np.uint64(0), 0.0)
 
 
 @jit
@@ -69,10 +107,7 @@ def dense_forward_blas(X, W, b, act, out):
 
     Same parameters and result as :func:`dense_forward_loops`.
     """
-    np.dot(X, W, out)
-    for i in range(out.shape[0]):
-        bias_activation_row(out[i], b, act)
-    return out
+    return _forward_blas(X, W, b, act, out, out, np.uint64(0), 0.0)
 
 
 @jit
@@ -82,14 +117,19 @@ def dense_forward(X, W, b, act, out):
     Picks the loop or the BLAS path by size (:data:`BLAS_MIN_MACS`). See
     :func:`dense_forward_loops` for the parameters.
     """
-    if X.shape[0] * X.shape[1] * W.shape[1] >= BLAS_MIN_MACS:
-        return dense_forward_blas(X, W, b, act, out)
-    return dense_forward_loops(X, W, b, act, out)
+    return dense_forward_dropout(X, W, b, act, out, out, np.uint64(0), 0.0)
 
 
 @jit
-def _activation_grad(out, d_out, act):
+def activation_dropout_grad(out, d_out, act, key, p):
+    """``d_out``: dL/d(output after dropout) in, dL/dZ out, in one pass over rows.
+
+    Each row goes back through the dropout mask of ``key`` (when ``p > 0``), then
+    through the activation, whose derivative is taken at ``out``.
+    """
     for i in range(out.shape[0]):
+        if p > 0:
+            dropout_grad_row(d_out[i], key, i * out.shape[1], p)
         activation_grad_row(out[i], d_out[i], act)
 
 
@@ -104,28 +144,8 @@ def _bias_grad(dZ, db):
 
 
 @jit
-def dense_backward_loops(X, W, out, d_out, act, dW, db, dX):
-    """Gradient of a dense layer with fused loops (no BLAS).
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_in)
-        The layer input.
-    W : ndarray of shape (n_in, n_out)
-    out : ndarray of shape (n_samples, n_out)
-        The layer output from the forward pass (activations).
-    d_out : ndarray of shape (n_samples, n_out)
-        dL/d(out) on entry; overwritten with dL/dZ.
-    act : int
-        Activation code.
-    dW : ndarray of shape (n_in, n_out)
-        Overwritten with ``X.T @ dZ``.
-    db : ndarray of shape (n_out,)
-        Overwritten with ``dZ.sum(axis=0)``.
-    dX : ndarray of shape (n_samples, n_in) or of size 0
-        Overwritten with ``dZ @ W.T``, unless ``dX.size == 0`` (the first layer).
-    """
-    _activation_grad(out, d_out, act)
+def _backward_loops(X, W, out, d_out, act, dW, db, dX, key, p):
+    activation_dropout_grad(out, d_out, act, key, p)
     n_samples, n_in = X.shape
     n_out = W.shape[1]
     zero = dW.dtype.type(0)
@@ -151,16 +171,60 @@ def dense_backward_loops(X, W, out, d_out, act, dW, db, dX):
 
 
 @jit
+def _backward_blas(X, W, out, d_out, act, dW, db, dX, key, p):
+    activation_dropout_grad(out, d_out, act, key, p)
+    np.dot(X.T, d_out, dW)
+    _bias_grad(d_out, db)
+    if dX.size != 0:
+        np.dot(d_out, W.T, dX)
+
+
+@jit
+def dense_backward_dropout(X, W, out, d_out, act, dW, db, dX, key, p):
+    """:func:`dense_backward` for a layer whose output went through inverted dropout.
+
+    ``d_out`` is the gradient with respect to the output *after* dropout; each row is
+    sent back through the mask of ``key`` at rate ``p`` in the same pass as the
+    activation derivative. Other arguments as :func:`dense_backward`.
+    """
+    if X.shape[0] * X.shape[1] * W.shape[1] >= BLAS_MIN_MACS:
+        _backward_blas(X, W, out, d_out, act, dW, db, dX, key, p)
+    else:
+        _backward_loops(X, W, out, d_out, act, dW, db, dX, key, p)
+
+
+@jit
+def dense_backward_loops(X, W, out, d_out, act, dW, db, dX):
+    """Gradient of a dense layer with fused loops (no BLAS).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_in)
+        The layer input.
+    W : ndarray of shape (n_in, n_out)
+    out : ndarray of shape (n_samples, n_out)
+        The layer output from the forward pass (activations).
+    d_out : ndarray of shape (n_samples, n_out)
+        dL/d(out) on entry; overwritten with dL/dZ.
+    act : int
+        Activation code.
+    dW : ndarray of shape (n_in, n_out)
+        Overwritten with ``X.T @ dZ``.
+    db : ndarray of shape (n_out,)
+        Overwritten with ``dZ.sum(axis=0)``.
+    dX : ndarray of shape (n_samples, n_in) or of size 0
+        Overwritten with ``dZ @ W.T``, unless ``dX.size == 0`` (the first layer).
+    """
+    _backward_loops(X, W, out, d_out, act, dW, db, dX, np.uint64(0), 0.0)
+
+
+@jit
 def dense_backward_blas(X, W, out, d_out, act, dW, db, dX):
     """Gradient of a dense layer: one activation-derivative pass, then BLAS.
 
     Same parameters and results as :func:`dense_backward_loops`.
     """
-    _activation_grad(out, d_out, act)
-    np.dot(X.T, d_out, dW)
-    _bias_grad(d_out, db)
-    if dX.size != 0:
-        np.dot(d_out, W.T, dX)
+    _backward_blas(X, W, out, d_out, act, dW, db, dX, np.uint64(0), 0.0)
 
 
 @jit
@@ -169,7 +233,4 @@ def dense_backward(X, W, out, d_out, act, dW, db, dX):
 
     See :func:`dense_backward_loops` for the parameters and what is written.
     """
-    if X.shape[0] * X.shape[1] * W.shape[1] >= BLAS_MIN_MACS:
-        dense_backward_blas(X, W, out, d_out, act, dW, db, dX)
-    else:
-        dense_backward_loops(X, W, out, d_out, act, dW, db, dX)
+    dense_backward_dropout(X, W, out, d_out, act, dW, db, dX, np.uint64(0), 0.0)

@@ -1,25 +1,45 @@
 """Whole-network kernels: forward, loss + gradients, a training step, epochs of fit.
 
-A network is described by three things:
+A network is described by four arrays:
 
 ``params`` : ndarray of shape (n_params,)
     One flat buffer. Layer ``l`` keeps ``W`` (row-major, ``(n_in, n_out)``) at
-    ``params[off:off + n_in * n_out]`` and ``b`` right after it.
-``layout`` : int64 ndarray of shape (n_layers, 4)
-    One row per layer: ``n_in, n_out, off, act``.
-``work`` : ndarray of shape (>= 2 * n_samples * sum(n_out),)
-    Workspace: the layers' outputs, then their deltas, for a batch of ``n_samples``.
-    See :func:`workspace_size`.
+    ``params[off:off + n_in * n_out]``, then ``b`` (``n_out``), then, with batch
+    normalization, ``gamma`` and ``beta`` (``n_out`` each).
+``layout`` : int64 ndarray of shape (n_layers, 6)
+    One row per layer: ``n_in, n_out, off, act, norm, stats_off`` (``norm`` is 1 for
+    batch normalization between the matmul and the activation; ``stats_off`` is where
+    its running mean and variance start in ``stats``).
+``config`` : float64 ndarray of shape (n_layers, 3)
+    Per layer: the dropout rate applied to its output in training, and batch
+    normalization's momentum and eps.
+``stats`` : ndarray of shape (n_stats,)
+    Running means and variances of the batch-normalized layers (``2 * n_out`` each).
 
-All views into these buffers are made inside the kernels (slicing + reshape) and
-allocate nothing, so a training step costs no heap allocation whatever the depth.
+``work`` is a workspace of :func:`workspace_size` entries for a batch of ``n_samples``:
+per layer, its output ``A``, its delta ``D``, its output after dropout ``Ad``, its
+normalized pre-activation ``H`` and two vectors of batch statistics. All views into
+these buffers are made inside the kernels (slicing + reshape) and allocate nothing, so
+a training step costs no heap allocation whatever the depth.
+
+``mode`` is ``INFERENCE`` (running statistics, no dropout), ``TRAINING`` (batch
+statistics, dropout) or ``TRAINING_UPDATE`` (the same, and the running statistics
+move). Dropout masks are drawn from ``(seed, step, layer)``, ``step`` being the
+optimizer's step count, so :func:`network_gradients` sees the masks the next
+:func:`train_step` will use.
 """
 
 import numpy as np
 
 from .activations import IDENTITY, SIGMOID, SOFTMAX
 from .config import jit
-from .dense import dense_backward, dense_forward
+from .dense import (
+    activation_dropout_grad,
+    dense_backward_dropout,
+    dense_forward,
+    dense_forward_dropout,
+    epilogue_row,
+)
 from .losses import (
     BCE,
     CROSS_ENTROPY,
@@ -29,19 +49,31 @@ from .losses import (
     sigmoid_bce_delta,
     softmax_cross_entropy_delta,
 )
+from .normalization import (
+    batch_norm_backward,
+    batch_norm_inference,
+    batch_norm_train,
+    dropout_key,
+)
 from .optimizers import optimizer_update
 
-N_IN, N_OUT, OFFSET, ACT = range(4)
+N_IN, N_OUT, OFFSET, ACT, NORM, STATS = range(6)
+DROPOUT, BN_MOMENTUM, BN_EPS = range(3)
+INFERENCE, TRAINING, TRAINING_UPDATE = range(3)
 
 
 def workspace_size(layout, n_samples):
     """Length of the ``work`` buffer the kernels need for a batch of ``n_samples``."""
-    return 2 * n_samples * int(np.sum(layout[:, N_OUT]))
+    n_out = layout[:, N_OUT]
+    return int(np.sum(4 * n_samples * n_out + 2 * n_out))
 
 
 @jit
 def layer_params(params, layout, layer):
-    """Views ``W`` of shape (n_in, n_out) and ``b`` of shape (n_out,) of one layer."""
+    """Views ``W`` of shape (n_in, n_out) and ``b`` of shape (n_out,) of one layer.
+
+    Also works on a gradient buffer laid out like ``params``.
+    """
     n_in = layout[layer, N_IN]
     n_out = layout[layer, N_OUT]
     off = layout[layer, OFFSET]
@@ -51,25 +83,50 @@ def layer_params(params, layout, layer):
 
 
 @jit
-def _total_outputs(layout):
-    total = 0
-    for layer in range(layout.shape[0]):
-        total += layout[layer, N_OUT]
-    return total
+def norm_params(params, layout, layer):
+    """Views ``gamma`` and ``beta`` of a batch-normalized layer."""
+    n_out = layout[layer, N_OUT]
+    start = layout[layer, OFFSET] + (layout[layer, N_IN] + 1) * n_out
+    return params[start : start + n_out], params[start + n_out : start + 2 * n_out]
 
 
 @jit
-def network_forward(params, layout, X, work):
+def _slab_size(n, n_out):
+    return 4 * n * n_out + 2 * n_out
+
+
+@jit
+def _slab(work, start, n, n_out):
+    """One layer's workspace: A, D, Ad (dropped out), H (n, n_out) and two vectors."""
+    nn = n * n_out
+    A = work[start : start + nn].reshape((n, n_out))
+    D = work[start + nn : start + 2 * nn].reshape((n, n_out))
+    Ad = work[start + 2 * nn : start + 3 * nn].reshape((n, n_out))
+    H = work[start + 3 * nn : start + 4 * nn].reshape((n, n_out))
+    u = work[start + 4 * nn : start + 4 * nn + n_out]
+    v = work[start + 4 * nn + n_out : start + 4 * nn + 2 * n_out]
+    return A, D, Ad, H, u, v
+
+
+@jit
+def _dropout_rate(config, layer, mode):
+    return config[layer, DROPOUT] if mode != INFERENCE else 0.0
+
+
+@jit
+def network_forward(params, layout, config, stats, X, work, mode, seed, step):
     """Run every layer on ``X``; returns a view of the last layer's output.
 
     Parameters
     ----------
-    params : ndarray of shape (n_params,)
-    layout : int64 ndarray of shape (n_layers, 4)
+    params, layout, config, stats
+        The network (see the module docstring).
     X : ndarray of shape (n_samples, n_in)
     work : ndarray of shape (>= workspace_size(layout, n_samples),)
-        The layers' outputs are written to its first ``n_samples * sum(n_out)``
-        entries, layer after layer.
+    mode : int
+        ``INFERENCE``, ``TRAINING`` or ``TRAINING_UPDATE``.
+    seed, step : int
+        Select the dropout masks.
 
     Returns
     -------
@@ -79,12 +136,34 @@ def network_forward(params, layout, X, work):
     prev = X
     start = 0
     for layer in range(layout.shape[0]):
+        n_out = layout[layer, N_OUT]
+        A, _, Ad, H, u, v = _slab(work, start, n, n_out)
         W, b = layer_params(params, layout, layer)
-        n_out = W.shape[1]
-        out = work[start : start + n * n_out].reshape((n, n_out))
-        dense_forward(prev, W, b, layout[layer, ACT], out)
-        prev = out
-        start += n * n_out
+        act = layout[layer, ACT]
+        p = _dropout_rate(config, layer, mode)
+        key = dropout_key(seed, step, layer)
+        if layout[layer, NORM] == 0:
+            dense_forward_dropout(prev, W, b, act, A, Ad, key, p)
+        else:
+            gamma, beta = norm_params(params, layout, layer)
+            so = layout[layer, STATS]
+            running = stats[so : so + 2 * n_out].reshape((2, n_out))
+            eps = config[layer, BN_EPS]
+            dense_forward(prev, W, b, IDENTITY, A)
+            if mode == INFERENCE:
+                batch_norm_inference(A, running, gamma, beta, eps, u, v)
+                shift = v
+            else:
+                batch_norm_train(A, H, u, v, eps, running, config[layer, BN_MOMENTUM],
+                                 mode == TRAINING_UPDATE)  # fmt: skip
+                for i in range(n):
+                    for j in range(n_out):
+                        A[i, j] = gamma[j] * H[i, j]
+                shift = beta
+            for i in range(n):
+                epilogue_row(A, i, shift, act, Ad, key, p)
+        prev = Ad if p > 0 else A
+        start += _slab_size(n, n_out)
     return prev
 
 
@@ -131,21 +210,55 @@ def loss_delta(P, Y, loss, act, D, sample_weight):
 
 
 @jit
-def network_gradients(params, grads, layout, X, Y, loss, work, sample_weight):
+def network_loss(
+    params, layout, config, stats, X, Y, sample_weight, loss, work, mode, seed, step
+):
+    """The loss of the network on ``(X, Y)``, as :func:`network_gradients` computes it.
+
+    Arguments as for :func:`network_gradients`; the running statistics are not
+    updated whatever ``mode`` says.
+    """
+    if mode == TRAINING_UPDATE:
+        mode = TRAINING
+    P = network_forward(params, layout, config, stats, X, work, mode, seed, step)
+    n, n_out = P.shape
+    D = _slab(work, _last_slab_start(layout, n), n, n_out)[1]
+    value, _ = loss_delta(
+        P, Y, loss, layout[layout.shape[0] - 1, ACT], D, sample_weight
+    )
+    return value
+
+
+@jit
+def _last_slab_start(layout, n):
+    start = 0
+    for layer in range(layout.shape[0] - 1):
+        start += _slab_size(n, layout[layer, N_OUT])
+    return start
+
+
+@jit
+def network_gradients(
+    params, grads, layout, config, stats, X, Y, sample_weight, loss, work, mode, seed,
+    step,
+):  # fmt: skip
     """Forward, loss and backward: fills ``grads`` (laid out like ``params``).
 
     Parameters
     ----------
     params, grads : ndarray of shape (n_params,)
-    layout : int64 ndarray of shape (n_layers, 4)
+    layout, config, stats
+        The network (see the module docstring).
     X : ndarray of shape (n_samples, n_in)
     Y : ndarray of shape (n_samples, n_out)
         Targets (one-hot rows for cross-entropy).
+    sample_weight : ndarray of shape (n_samples,) or (0,)
+        Per-sample weights of the loss (see :func:`loss_delta`); empty for none.
     loss : int
         Loss code (``MSE``, ``BCE``, ``CROSS_ENTROPY``).
     work : ndarray of shape (>= workspace_size(layout, n_samples),)
-    sample_weight : ndarray of shape (n_samples,) or (0,)
-        Per-sample weights of the loss (see :func:`loss_delta`); empty for none.
+    mode, seed, step
+        As for :func:`network_forward`.
 
     Returns
     -------
@@ -155,50 +268,59 @@ def network_gradients(params, grads, layout, X, Y, loss, work, sample_weight):
     """
     n = X.shape[0]
     n_layers = layout.shape[0]
-    total = n * _total_outputs(layout)
-    acts = work[:total]
-    deltas = work[total : 2 * total]
-    P = network_forward(params, layout, X, acts)
-    n_out = P.shape[1]
-    end = total
-    D = deltas[end - n * n_out : end].reshape((n, n_out))
+    P = network_forward(params, layout, config, stats, X, work, mode, seed, step)
+    start = _last_slab_start(layout, n)
+    n_out = layout[n_layers - 1, N_OUT]
+    D = _slab(work, start, n, n_out)[1]
     value, last_act = loss_delta(
         P, Y, loss, layout[n_layers - 1, ACT], D, sample_weight
     )
     if not np.isfinite(value):
         return value
-    no_dx = deltas[:0].reshape((0, 0))
+    no_dx = work[:0].reshape((0, 0))
     for layer in range(n_layers - 1, -1, -1):
         n_out = layout[layer, N_OUT]
-        n_in = layout[layer, N_IN]
-        start = end - n * n_out
-        out = acts[start:end].reshape((n, n_out))
-        D = deltas[start:end].reshape((n, n_out))
+        A, D, _, H, _, inv_std = _slab(work, start, n, n_out)
         act = last_act if layer == n_layers - 1 else layout[layer, ACT]
+        p = _dropout_rate(config, layer, mode)
+        key = dropout_key(seed, step, layer)
         W, _ = layer_params(params, layout, layer)
         dW, db = layer_params(grads, layout, layer)
+        if layout[layer, NORM] != 0:
+            activation_dropout_grad(A, D, act, key, p)
+            gamma, _ = norm_params(params, layout, layer)
+            d_gamma, d_beta = norm_params(grads, layout, layer)
+            batch_norm_backward(D, H, gamma, inv_std, d_gamma, d_beta)
+            act = IDENTITY
+            p = 0.0  # the mask is already applied
         if layer > 0:
-            inp = acts[start - n * n_in : start].reshape((n, n_in))
-            dX = deltas[start - n * n_in : start].reshape((n, n_in))
-            dense_backward(inp, W, out, D, act, dW, db, dX)
+            n_in = layout[layer, N_IN]
+            start = start - _slab_size(n, n_in)
+            A_in, D_in, Ad_in, _, _, _ = _slab(work, start, n, n_in)
+            inp = Ad_in if _dropout_rate(config, layer - 1, mode) > 0 else A_in
+            dense_backward_dropout(inp, W, A, D, act, dW, db, D_in, key, p)
         else:
-            dense_backward(X, W, out, D, act, dW, db, no_dx)
-        end = start
+            dense_backward_dropout(X, W, A, D, act, dW, db, no_dx, key, p)
     return value
 
 
 @jit
 def train_step(
-    params, grads, state, step, layout, X, Y, sample_weight, loss, opt, hyper, work
-):
+    params, grads, state, step, layout, config, stats, X, Y, sample_weight, loss, opt,
+    hyper, work, seed,
+):  # fmt: skip
     """One optimizer step on the batch ``(X, Y)``; returns the loss before it.
 
-    :func:`network_gradients`, then :func:`~fastnn.kernels.optimizers.optimizer_update`
-    with optimizer code ``opt``, ``state`` of shape (2, n_params), ``step`` an int64
-    array of length 1 and ``hyper`` the float64 hyperparameters. When the loss is not
-    finite nothing is updated.
+    :func:`network_gradients` in ``TRAINING_UPDATE`` mode, then
+    :func:`~fastnn.kernels.optimizers.optimizer_update` with optimizer code ``opt``,
+    ``state`` of shape (2, n_params), ``step`` an int64 array of length 1 and
+    ``hyper`` the float64 hyperparameters. When the loss is not finite nothing is
+    updated (but the running statistics of batch normalization).
     """
-    value = network_gradients(params, grads, layout, X, Y, loss, work, sample_weight)
+    value = network_gradients(
+        params, grads, layout, config, stats, X, Y, sample_weight, loss, work,
+        TRAINING_UPDATE, seed, step[0],
+    )  # fmt: skip
     if np.isfinite(value):
         optimizer_update(opt, params, grads, state, step, hyper, layout, params[:0])
     return value
@@ -214,14 +336,14 @@ def _gather_rows(src, order, start, dst):
 
 @jit
 def fit_epochs(
-    params, grads, state, step, layout, X, Y, sample_weight, order, batch_size, loss,
-    opt, hyper, work, batch, backup, restorable, epoch_losses,
+    params, grads, state, step, layout, config, stats, X, Y, sample_weight, order,
+    batch_size, loss, opt, hyper, work, batch, backup, restorable, seed, epoch_losses,
 ):  # fmt: skip
     """Several epochs of mini-batch training in one call.
 
     Parameters
     ----------
-    params, grads, state, step, layout, loss, opt, hyper
+    params, grads, state, step, layout, config, stats, loss, opt, hyper, seed
         As for :func:`train_step`.
     X : ndarray of shape (n_samples, n_in)
     Y : ndarray of shape (n_samples, n_out)
@@ -268,7 +390,10 @@ def fit_epochs(
             else:
                 for r in range(m):
                     wb[r] = sample_weight[order[epoch, start + r]]
-            value = network_gradients(params, grads, layout, xb, yb, loss, work, wb)
+            value = network_gradients(
+                params, grads, layout, config, stats, xb, yb, wb, loss, work,
+                TRAINING_UPDATE, seed, step[0],
+            )  # fmt: skip
             if not np.isfinite(value):
                 epoch_losses[epoch] = value
                 if restorable:
@@ -282,40 +407,30 @@ def fit_epochs(
 
 
 @jit
-def predict_blocks(params, layout, X, work, out):
-    """Forward pass over ``X`` in blocks of rows; writes the output into ``out``.
+def predict_blocks(params, layout, config, stats, X, work, out):
+    """Inference over ``X`` in blocks of rows; writes the output into ``out``.
 
     Parameters
     ----------
+    params, layout, config, stats
+        The network.
     X : ndarray of shape (n_samples, n_in)
     work : ndarray
-        Workspace for ``block = work.size // sum(n_out)`` rows at a time.
+        Workspace for as many rows at a time as fit (at least
+        ``workspace_size(layout, 1)``).
     out : ndarray of shape (n_samples, n_out)
     """
-    n = X.shape[0]
-    n_in = X.shape[1]
-    block = max(1, work.shape[0] // _total_outputs(layout))
+    n, n_in = X.shape
+    per_row = 0
+    fixed = 0
+    for layer in range(layout.shape[0]):
+        per_row += 4 * layout[layer, N_OUT]
+        fixed += 2 * layout[layer, N_OUT]
+    block = max(1, (work.shape[0] - fixed) // per_row)
     flat_x = X.reshape(n * n_in)
     for start in range(0, n, block):
         m = min(block, n - start)
         xb = flat_x[start * n_in : (start + m) * n_in].reshape((m, n_in))
-        P = network_forward(params, layout, xb, work)
+        P = network_forward(params, layout, config, stats, xb, work, INFERENCE, 0, 0)
         out[start : start + m] = P
     return out
-
-
-@jit
-def network_loss(params, layout, X, Y, loss, work, sample_weight):
-    """The loss of the network on ``(X, Y)``, as :func:`network_gradients` computes it.
-
-    ``work`` as for :func:`network_gradients`; its delta half is overwritten.
-    """
-    n = X.shape[0]
-    total = n * _total_outputs(layout)
-    P = network_forward(params, layout, X, work[:total])
-    n_out = P.shape[1]
-    D = work[2 * total - n * n_out : 2 * total].reshape((n, n_out))
-    value, _ = loss_delta(
-        P, Y, loss, layout[layout.shape[0] - 1, ACT], D, sample_weight
-    )
-    return value

@@ -5,7 +5,8 @@ hyperparameters laid out as ``HYPER_FIELDS``; ``state`` has shape ``(2, n_params
 (SGD: row 0 is the momentum buffer; Adam/AdamW: rows 0 and 1 are the first and second
 moments); ``step`` is an int64 array of length 1 holding the number of updates so far.
 ``layout`` is the network's (see :mod:`fastnn.kernels.network`): weight decay applies
-to each layer's ``W`` and, when ``decay_bias`` is set, to its ``b``.
+to each layer's ``W`` and, when ``decay_bias`` is set, to its ``b`` (and batch
+normalization's ``gamma`` and ``beta``).
 """
 
 import numpy as np
@@ -82,8 +83,9 @@ def optimizer_update(opt, params, grads, state, step, hyper, layout, backup):
         Incremented by one.
     hyper : float64 ndarray
         Hyperparameters, see ``HYPER_FIELDS``.
-    layout : int64 ndarray of shape (n_layers, 4)
-        Rows ``n_in, n_out, offset, act``: where each layer's ``W`` and ``b`` are.
+    layout : int64 ndarray of shape (n_layers, 6)
+        The network's layout: where each layer's ``W`` and ``b`` (and ``gamma``,
+        ``beta``) are.
     backup : ndarray of shape (n_params,) or (0,)
         When not empty, receives the parameters from before the update.
     """
@@ -110,7 +112,7 @@ def optimizer_update(opt, params, grads, state, step, hyper, layout, backup):
     for layer in range(layout.shape[0]):
         lo = layout[layer, 2]
         mid = lo + layout[layer, 0] * layout[layer, 1]
-        hi = mid + layout[layer, 1]
+        hi = mid + layout[layer, 1] * (1 + 2 * layout[layer, 4])  # b, gamma, beta
         if opt == SGD:
             _sgd_range(params, grads, state[0], lo, mid, dtype(lr), momentum, nesterov,
                        wd, backup)  # fmt: skip

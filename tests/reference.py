@@ -465,3 +465,104 @@ def adam_step(p, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
     step_size = lr / (1 - beta1**t)
     denom = np.sqrt(v) / np.sqrt(1 - beta2**t) + eps
     return p - step_size * m / denom, m, v
+
+
+# ---------------------------------------------------------------------------------
+# Explanations: gradients of one output activation with respect to the input
+# ---------------------------------------------------------------------------------
+
+
+def predicted_units(X, weights, biases, acts):
+    """The unit with the largest output for each row (the first on ties).
+
+    Returns
+    -------
+    units : int64 ndarray of shape (n_samples,)
+    """
+    return np.argmax(mlp_forward(X, weights, biases, acts)[-1], axis=1)
+
+
+def input_gradient(X, weights, biases, acts, target):
+    """Gradient of one output activation per row with respect to the input.
+
+    The explained quantity is ``f_i = A_L[i, target[i]]``, the network's output
+    (after its output activation) for the chosen unit; not a loss. Its gradient is
+    the one-hot ``dA_L`` carried back through every layer by ``dense_backward``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_in)
+    weights, biases, acts
+        As for ``mlp_forward``.
+    target : ndarray of int of shape (n_samples,)
+        The output unit explained for each row.
+
+    Returns
+    -------
+    dX : ndarray of shape (n_samples, n_in)
+        ``d A_L[i, target[i]] / d X[i, k]``.
+    """
+    outputs = mlp_forward(X, weights, biases, acts)
+    n_samples = X.shape[0]
+    d_A = np.zeros_like(outputs[-1])
+    d_A[np.arange(n_samples), target] = 1
+    for i in reversed(range(len(weights))):
+        layer_input = X if i == 0 else outputs[i - 1]
+        d_A = dense_backward(layer_input, weights[i], outputs[i], d_A, acts[i])[3]
+    return d_A
+
+
+def gradient_x_input(X, weights, biases, acts, target):
+    """``X * input_gradient(X, ...)``, element-wise."""
+    return X * input_gradient(X, weights, biases, acts, target)
+
+
+def integrated_gradients(X, weights, biases, acts, target, baseline, steps):
+    """Integrated gradients along the straight path from ``baseline`` to ``X``.
+
+    ``(X - baseline) * mean_s input_gradient(baseline + alpha_s (X - baseline))``
+    with the midpoint rule ``alpha_s = (s + 1/2) / steps``, ``s = 0..steps-1``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_in)
+    weights, biases, acts
+        As for ``mlp_forward``.
+    target : ndarray of int of shape (n_samples,)
+    baseline : ndarray of shape (n_in,) or (n_samples, n_in)
+    steps : int
+
+    Returns
+    -------
+    attributions : ndarray of shape (n_samples, n_in)
+        Row sums approximate ``A_L(X)[i, t] - A_L(baseline)[i, t]``.
+    """
+    total = np.zeros_like(X)
+    for s in range(steps):
+        alpha = (s + 0.5) / steps
+        point = baseline + alpha * (X - baseline)
+        total += input_gradient(point, weights, biases, acts, target)
+    return (X - baseline) * total / steps
+
+
+# -- batch normalization (as torch.nn.BatchNorm1d in training mode) ---------------
+
+
+def batch_norm_forward(Z, gamma, beta, eps=1e-5):
+    """``Y = gamma * (Z - mean) / sqrt(var + eps) + beta`` with batch statistics.
+
+    Returns ``(Y, Zhat, mean, var)``; ``var`` is the biased batch variance.
+    """
+    mean = Z.mean(axis=0)
+    var = Z.var(axis=0)
+    Zhat = (Z - mean) / np.sqrt(var + eps)
+    return gamma * Zhat + beta, Zhat, mean, var
+
+
+def batch_norm_backward(dY, Zhat, gamma, var, eps=1e-5):
+    """Gradients of batch normalization: returns ``(dZ, d_gamma, d_beta)``."""
+    n = dY.shape[0]
+    d_gamma = (dY * Zhat).sum(axis=0)
+    d_beta = dY.sum(axis=0)
+    dZ = gamma / np.sqrt(var + eps) / n * (n * dY - d_beta - Zhat * d_gamma)
+    return dZ, d_gamma, d_beta

@@ -3,10 +3,11 @@ and refusal of bad input without touching the model."""
 
 import numpy as np
 import pytest
-import reference
-from conftest import assert_close
 
 import fastnn
+
+import reference
+from conftest import assert_close
 
 HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
 # (loss, output): the fused pairs, plus unfused ones whose outputs suit the loss.

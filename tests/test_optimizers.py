@@ -7,9 +7,10 @@ reference update, in float64) is followed for several steps next to the model's.
 
 import numpy as np
 import pytest
-import reference
 
 import fastnn
+
+import reference
 
 SIZES = [4, 6, 5, 3]
 STEPS = 3

@@ -12,10 +12,11 @@ from functools import cache
 import numba
 import numpy as np
 import pytest
-import reference as ref
-from conftest import assert_close
 
 from fastnn import kernels
+
+import reference as ref
+from conftest import assert_close
 
 ACTS = list(ref.ACTIVATIONS)
 

@@ -7,12 +7,13 @@ covers the large shapes.
 """
 
 import numpy as np
-import reference as ref
-from conftest import assert_close
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastnn import kernels
+
+import reference as ref
+from conftest import assert_close
 
 PATHS = {
     "loops": (kernels.dense_forward_loops, kernels.dense_backward_loops),

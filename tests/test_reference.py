@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+
 import reference as ref
 
 EPS = 1e-5  # finite-difference step

@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
-import reference
 
 import fastnn
+
+import reference
 
 
 def _model(optimizer, dtype="float64", loss="cross_entropy", seed=0):
@@ -15,7 +16,7 @@ def _model(optimizer, dtype="float64", loss="cross_entropy", seed=0):
 def _decay_mask(model):
     """1 for weights, 0 for biases, laid out like ``model.params``."""
     mask = np.zeros(model.n_params)
-    for n_in, n_out, off, _ in model.layout:
+    for n_in, n_out, off, *_ in model.layout:
         mask[off : off + n_in * n_out] = 1
     return mask
 
