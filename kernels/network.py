@@ -60,6 +60,9 @@ from .optimizers import optimizer_update
 N_IN, N_OUT, OFFSET, ACT, NORM, STATS = range(6)
 DROPOUT, BN_MOMENTUM, BN_EPS = range(3)
 INFERENCE, TRAINING, TRAINING_UPDATE = range(3)
+# IDENTITY as a run-time value: a literal argument would make Numba compile a second,
+# literal-specialized copy of the whole dense_forward chain (measured: +4 s cold).
+_NO_ACTIVATION = np.array([IDENTITY])
 
 
 def workspace_size(layout, n_samples):
@@ -149,7 +152,7 @@ def network_forward(params, layout, config, stats, X, work, mode, seed, step):
             so = layout[layer, STATS]
             running = stats[so : so + 2 * n_out].reshape((2, n_out))
             eps = config[layer, BN_EPS]
-            dense_forward(prev, W, b, IDENTITY, A)
+            dense_forward(prev, W, b, _NO_ACTIVATION[0], A)
             if mode == INFERENCE:
                 batch_norm_inference(A, running, gamma, beta, eps, u, v)
                 shift = v
