@@ -1,6 +1,6 @@
 """fastnn: fast multilayer perceptrons on the CPU, compiled with Numba."""
 
-from . import kernels
+from . import explain, kernels
 from .io import load
 from .model import MLP, DivergenceError
 from .optimizers import SGD, Adam, AdamW, Optimizer
@@ -15,6 +15,7 @@ __all__ = [
     "AdamW",
     "DivergenceError",
     "Optimizer",
+    "explain",
     "kernels",
     "__version__",
 ]

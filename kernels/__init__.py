@@ -23,9 +23,10 @@ dense_forward(X, W, b, act, out) -> out
     ``out[:] = act(X @ W + b)``. ``out`` has shape ``(n_samples, n_out)``.
 dense_backward(X, W, out, d_out, act, dW, db, dX) -> None
     Given ``out`` from the forward pass and ``d_out`` = dL/d(out), overwrites
-    ``d_out`` with dL/dZ, writes ``dW = X.T @ dZ``, ``db = dZ.sum(0)`` and
-    ``dX = dZ @ W.T`` unless ``dX.size == 0`` (pass ``np.empty((0, 0), dtype)`` for
-    the first layer). For ``SOFTMAX`` this is the exact row-wise Jacobian-vector
+    ``d_out`` with dL/dZ, writes ``dW = X.T @ dZ`` unless ``dW.size == 0``,
+    ``db = dZ.sum(0)`` and ``dX = dZ @ W.T`` unless ``dX.size == 0`` (pass
+    ``np.empty((0, 0), dtype)`` for the first layer, or for ``dW`` when only input
+    gradients are wanted). For ``SOFTMAX`` this is the exact row-wise Jacobian-vector
     product. Derivatives come from the output ``out``; no pre-activation is stored.
 
 dense_forward_dropout(X, W, b, act, out, dropped, key, p) -> out
@@ -47,7 +48,8 @@ Whole networks, batch normalization, optimizers
 ``fit_epochs`` and ``predict_blocks``; see its docstring for the ``layout``,
 ``config`` and ``stats`` arrays that describe a network. ``normalization`` holds
 dropout masks and batch normalization (PyTorch's ``BatchNorm1d``); ``optimizers``
-the fused SGD, Adam and AdamW updates.
+the fused SGD, Adam and AdamW updates; ``explain`` input gradients, gradient × input
+and integrated gradients over a whole batch.
 
 Losses
 ------

@@ -149,15 +149,16 @@ def _backward_loops(X, W, out, d_out, act, dW, db, dX, key, p):
     n_samples, n_in = X.shape
     n_out = W.shape[1]
     zero = dW.dtype.type(0)
-    for k in range(n_in):
-        for j in range(n_out):
-            dW[k, j] = zero
-    for i in range(n_samples):
-        dz = d_out[i]
+    if dW.size != 0:
         for k in range(n_in):
-            x = X[i, k]
             for j in range(n_out):
-                dW[k, j] += x * dz[j]
+                dW[k, j] = zero
+        for i in range(n_samples):
+            dz = d_out[i]
+            for k in range(n_in):
+                x = X[i, k]
+                for j in range(n_out):
+                    dW[k, j] += x * dz[j]
     _bias_grad(d_out, db)
     if dX.size == 0:
         return
@@ -173,7 +174,8 @@ def _backward_loops(X, W, out, d_out, act, dW, db, dX, key, p):
 @jit
 def _backward_blas(X, W, out, d_out, act, dW, db, dX, key, p):
     activation_dropout_grad(out, d_out, act, key, p)
-    np.dot(X.T, d_out, dW)
+    if dW.size != 0:
+        np.dot(X.T, d_out, dW)
     _bias_grad(d_out, db)
     if dX.size != 0:
         np.dot(d_out, W.T, dX)
@@ -208,8 +210,8 @@ def dense_backward_loops(X, W, out, d_out, act, dW, db, dX):
         dL/d(out) on entry; overwritten with dL/dZ.
     act : int
         Activation code.
-    dW : ndarray of shape (n_in, n_out)
-        Overwritten with ``X.T @ dZ``.
+    dW : ndarray of shape (n_in, n_out) or of size 0
+        Overwritten with ``X.T @ dZ``, unless ``dW.size == 0`` (input gradients only).
     db : ndarray of shape (n_out,)
         Overwritten with ``dZ.sum(axis=0)``.
     dX : ndarray of shape (n_samples, n_in) or of size 0

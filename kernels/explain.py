@@ -1,27 +1,29 @@
 """Explanation kernels: gradients of one output activation with respect to the input.
 
-The explained quantity is an *output activation*, not a loss: for sample ``i`` with
-target unit ``t = target[i]`` it is ``f(x) = A_L[i, t]``, the network's output for
-that unit (a softmax probability, a sigmoid or tanh output, or the identity output).
-Its gradient is backpropagated from a one-hot ``d_out`` at the last layer through
-every layer's activation (the output activation too, softmax by its exact row-wise
-Jacobian-vector product) with :func:`~fastnn.kernels.dense_backward`, down to ``dX`` of
-the first layer. ``dense_backward`` also writes ``dW`` and ``db``; they are not needed
-here and go to a scratch buffer laid out like ``params`` (``grads``).
+The explained quantity is an *output activation* in inference mode (what
+``MLP.predict`` returns: running batch-norm statistics, no dropout), not a loss: for
+sample ``i`` with target unit ``t = target[i]`` it is ``f(x) = A_L[i, t]``, the
+network's output for that unit (a softmax probability, a sigmoid or tanh output, or the
+identity output). Its gradient is backpropagated from a one-hot ``d_out`` at the last
+layer through every layer's activation (the output activation too, softmax by its exact
+row-wise Jacobian-vector product) with :func:`~fastnn.kernels.dense_backward`, down to
+``dX`` of the first layer. A batch-normalized layer is, in inference, the fixed affine
+map ``scale * Z + shift`` per unit, so its delta is multiplied by ``scale`` before the
+matmul's backward. ``dense_backward`` is told to skip ``dW`` (an empty array); the
+``db`` it writes is not needed and goes to a scratch buffer laid out like ``params``.
 
 Each kernel runs the whole batch in one call, in blocks of rows: a block's forward
 pass, and for integrated gradients all of its path points, run with the block's
 activations in cache. Arguments as in :mod:`fastnn.kernels.network`:
 
-``params`` : ndarray of shape (n_params,)
-    The flat parameter buffer; only read.
-``layout`` : int64 ndarray of shape (n_layers, 4)
-    Rows ``n_in, n_out, offset, act``.
+``params, layout, config, stats``
+    The network; only read.
 ``grads`` : ndarray of shape (n_params,)
     Scratch for the ``dW``, ``db`` that ``dense_backward`` writes; overwritten.
 ``work`` : ndarray of shape (>= workspace_size(layout, block),)
-    Scratch for the layers' outputs, their deltas, a block of path points and its
-    input gradient. Blocks have ``work.size // workspace_size(layout, 1)`` rows.
+    Scratch: the network's workspace for a block of rows (the layers' outputs and
+    deltas), then a block of path points and its input gradient. Blocks have as many
+    rows as fit.
 ``target`` : int64 ndarray of shape (n_samples,)
     The unit explained for each row, in ``0..n_out-1``; a negative entry means the
     predicted unit (argmax of the output at ``X``, the first on ties) and is
@@ -31,31 +33,49 @@ Like every kernel these take C-contiguous arrays of one dtype, allocate nothing 
 validate nothing; :mod:`fastnn.explain` is the checked interface.
 """
 
-import numpy as np
-
+from .activations import IDENTITY, activation_grad_row
 from .config import jit
 from .dense import dense_backward
-from .network import ACT, N_IN, N_OUT, layer_params, network_forward
+from .network import (
+    ACT,
+    INFERENCE,
+    N_IN,
+    N_OUT,
+    NORM,
+    _slab,
+    _slab_size,
+    layer_params,
+    network_forward,
+)
 
 
 @jit
-def _row_size(layout):
-    """Workspace entries per row: outputs and deltas of every layer, a path point
-    and its gradient."""
+def _net_size(layout, m):
+    """Entries of the network's workspace for ``m`` rows."""
     total = 0
     for layer in range(layout.shape[0]):
-        total += layout[layer, N_OUT]
-    return 2 * total + 2 * layout[0, N_IN]
+        total += _slab_size(m, layout[layer, N_OUT])
+    return total
+
+
+@jit
+def _block_rows(layout, work_size):
+    """Rows per block that fit in ``work_size`` entries (at least 1)."""
+    n_in = layout[0, N_IN]
+    fixed = _net_size(layout, 0)
+    per_row = _net_size(layout, 1) - fixed + 2 * n_in
+    return max(1, (work_size - fixed) // per_row)
 
 
 def workspace_size(layout, n_rows):
     """Length of the ``work`` buffer for blocks of ``n_rows`` rows."""
-    return int(n_rows) * int(_row_size(layout))
+    return int(_net_size(layout, n_rows)) + 2 * int(n_rows) * int(layout[0, N_IN])
 
 
 @jit
 def _rows(A, start, m):
-    """Rows ``start:start + m`` of the C-contiguous 2-D ``A``, as a C-contiguous view."""
+    """Rows ``start:start + m`` of the C-contiguous 2-D ``A``, as a C-contiguous
+    view."""
     n_cols = A.shape[1]
     flat = A.reshape(A.shape[0] * n_cols)
     return flat[start * n_cols : (start + m) * n_cols].reshape((m, n_cols))
@@ -74,62 +94,73 @@ def _resolve_targets(P, target, start):
 
 
 @jit
-def _backward_from_target(params, layout, grads, X, acts, deltas, target, start, dX):
-    """``dX[r] = d A_L[r, target[start + r]] / d X[r]`` after a forward pass.
+def _slab_offsets(layout, m, layer):
+    """Where layer ``layer``'s slab starts in the network's workspace for ``m`` rows."""
+    start = 0
+    for before in range(layer):
+        start += _slab_size(m, layout[before, N_OUT])
+    return start
 
-    ``acts`` holds the layers' outputs for ``X`` (from ``network_forward``);
-    ``deltas`` is scratch of the same length.
-    """
-    n = X.shape[0]
+
+@jit
+def _backward_from_target(params, layout, grads, X, net, target, start, dX):
+    """``dX[r] = d A_L[r, target[start + r]] / d X[r]`` after an inference forward
+    pass of ``X`` into the network workspace ``net``."""
+    m = X.shape[0]
     n_layers = layout.shape[0]
-    end = acts.shape[0]
-    n_out = layout[n_layers - 1, N_OUT]
-    D = deltas[end - n * n_out : end].reshape((n, n_out))
+    begin = _slab_offsets(layout, m, n_layers - 1)
+    A, D, _, _, scale, _ = _slab(net, begin, m, layout[n_layers - 1, N_OUT])
     zero = D.dtype.type(0)
     one = D.dtype.type(1)
-    for r in range(n):
-        for j in range(n_out):
+    for r in range(m):
+        for j in range(D.shape[1]):
             D[r, j] = zero
         D[r, target[start + r]] = one
+    no_dw = grads[:0].reshape((0, 0))  # weight gradients are not needed here
     for layer in range(n_layers - 1, -1, -1):
         n_out = layout[layer, N_OUT]
-        n_in = layout[layer, N_IN]
-        begin = end - n * n_out
-        out = acts[begin:end].reshape((n, n_out))
-        D = deltas[begin:end].reshape((n, n_out))
+        A, D, _, _, scale, _ = _slab(net, begin, m, n_out)
         W, _ = layer_params(params, layout, layer)
-        dW, db = layer_params(grads, layout, layer)
+        _, db = layer_params(grads, layout, layer)
         act = layout[layer, ACT]
+        if layout[layer, NORM] != 0:
+            # batch norm in inference: A = act(scale * Z + shift), so dL/dZ is
+            # scale * act'(A) * dL/dA
+            for r in range(m):
+                activation_grad_row(A[r], D[r], act)
+                for j in range(n_out):
+                    D[r, j] *= scale[j]
+            act = IDENTITY
         if layer > 0:
-            inp = acts[begin - n * n_in : begin].reshape((n, n_in))
-            d_inp = deltas[begin - n * n_in : begin].reshape((n, n_in))
-            dense_backward(inp, W, out, D, act, dW, db, d_inp)
+            begin = _slab_offsets(layout, m, layer - 1)
+            A_in, D_in, _, _, _, _ = _slab(net, begin, m, layout[layer, N_IN])
+            dense_backward(A_in, W, A, D, act, no_dw, db, D_in)
         else:
-            dense_backward(X, W, out, D, act, dW, db, dX)
-        end = begin
+            dense_backward(X, W, A, D, act, no_dw, db, dX)
 
 
 @jit
 def _block(layout, work, m, n_in):
-    """The views of ``work`` for a block of ``m`` rows: outputs, deltas, path, dX."""
-    total = 0
-    for layer in range(layout.shape[0]):
-        total += layout[layer, N_OUT]
-    size = m * total
-    acts = work[:size]
-    deltas = work[size : 2 * size]
-    path = work[2 * size : 2 * size + m * n_in].reshape((m, n_in))
-    dX = work[2 * size + m * n_in : 2 * size + 2 * m * n_in].reshape((m, n_in))
-    return acts, deltas, path, dX
+    """The views of ``work`` for a block of ``m`` rows: network workspace, path, dX."""
+    size = _net_size(layout, m)
+    net = work[:size]
+    path = work[size : size + m * n_in].reshape((m, n_in))
+    dX = work[size + m * n_in : size + 2 * m * n_in].reshape((m, n_in))
+    return net, path, dX
 
 
 @jit
-def input_gradients(params, layout, X, target, work, grads, out):
+def _forward(params, layout, config, stats, X, net):
+    return network_forward(params, layout, config, stats, X, net, INFERENCE, 0, 0)
+
+
+@jit
+def input_gradients(params, layout, config, stats, X, target, work, grads, out):
     """Gradient of each row's target output activation with respect to its input.
 
     Parameters
     ----------
-    params, layout, target, work, grads
+    params, layout, config, stats, target, work, grads
         See the module docstring.
     X : ndarray of shape (n_samples, n_in)
     out : ndarray of shape (n_samples, n_in)
@@ -140,26 +171,27 @@ def input_gradients(params, layout, X, target, work, grads, out):
     out
     """
     n, n_in = X.shape
-    block = max(1, work.shape[0] // _row_size(layout))
+    block = _block_rows(layout, work.shape[0])
     for start in range(0, n, block):
         m = min(block, n - start)
         xb = _rows(X, start, m)
-        acts, deltas, _, _ = _block(layout, work, m, n_in)
-        P = network_forward(params, layout, xb, acts)
-        _resolve_targets(P, target, start)
+        net, _, _ = _block(layout, work, m, n_in)
+        _resolve_targets(
+            _forward(params, layout, config, stats, xb, net), target, start
+        )
         _backward_from_target(
-            params, layout, grads, xb, acts, deltas, target, start, _rows(out, start, m)
+            params, layout, grads, xb, net, target, start, _rows(out, start, m)
         )
     return out
 
 
 @jit
-def gradient_x_input(params, layout, X, target, work, grads, out):
+def gradient_x_input(params, layout, config, stats, X, target, work, grads, out):
     """Gradient × input: :func:`input_gradients` multiplied by ``X`` element-wise.
 
     Same parameters; ``out`` is overwritten with ``X * d A_L[i, target[i]] / d X``.
     """
-    input_gradients(params, layout, X, target, work, grads, out)
+    input_gradients(params, layout, config, stats, X, target, work, grads, out)
     for i in range(X.shape[0]):
         for k in range(X.shape[1]):
             out[i, k] *= X[i, k]
@@ -167,7 +199,9 @@ def gradient_x_input(params, layout, X, target, work, grads, out):
 
 
 @jit
-def integrated_gradients(params, layout, X, baseline, target, steps, work, grads, out):
+def integrated_gradients(
+    params, layout, config, stats, X, baseline, target, steps, work, grads, out
+):
     """Integrated gradients along the straight path from ``baseline`` to ``X``.
 
     ``out[i, k] = (X[i, k] - x0[k]) * mean_s g_s[i, k]`` where ``x0`` is the
@@ -178,7 +212,7 @@ def integrated_gradients(params, layout, X, baseline, target, steps, work, grads
 
     Parameters
     ----------
-    params, layout, target, work, grads
+    params, layout, config, stats, target, work, grads
         See the module docstring. Negative targets are resolved at ``X`` (not along
         the path).
     X : ndarray of shape (n_samples, n_in)
@@ -196,18 +230,19 @@ def integrated_gradients(params, layout, X, baseline, target, steps, work, grads
     n, n_in = X.shape
     dtype = out.dtype.type
     shared = baseline.shape[0] == 1
-    block = max(1, work.shape[0] // _row_size(layout))
+    block = _block_rows(layout, work.shape[0])
     scale = dtype(1.0 / steps)
     for start in range(0, n, block):
         m = min(block, n - start)
         xb = _rows(X, start, m)
         ob = _rows(out, start, m)
-        acts, deltas, path, dX = _block(layout, work, m, n_in)
+        net, path, dX = _block(layout, work, m, n_in)
         resolve = False
         for r in range(m):
             resolve = resolve or target[start + r] < 0
         if resolve:
-            _resolve_targets(network_forward(params, layout, xb, acts), target, start)
+            P = _forward(params, layout, config, stats, xb, net)
+            _resolve_targets(P, target, start)
         for r in range(m):
             for k in range(n_in):
                 ob[r, k] = dtype(0)
@@ -217,10 +252,8 @@ def integrated_gradients(params, layout, X, baseline, target, steps, work, grads
                 x0 = baseline[0] if shared else baseline[start + r]
                 for k in range(n_in):
                     path[r, k] = x0[k] + alpha * (xb[r, k] - x0[k])
-            network_forward(params, layout, path, acts)
-            _backward_from_target(
-                params, layout, grads, path, acts, deltas, target, start, dX
-            )
+            _forward(params, layout, config, stats, path, net)
+            _backward_from_target(params, layout, grads, path, net, target, start, dX)
             for r in range(m):
                 for k in range(n_in):
                     ob[r, k] += dX[r, k]

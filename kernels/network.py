@@ -144,7 +144,7 @@ def network_forward(params, layout, config, stats, X, work, mode, seed, step):
         W, b = layer_params(params, layout, layer)
         act = layout[layer, ACT]
         p = _dropout_rate(config, layer, mode)
-        key = dropout_key(seed, step, layer)
+        key = dropout_key(seed, step, layer) if p > 0 else np.uint64(0)
         if layout[layer, NORM] == 0:
             dense_forward_dropout(prev, W, b, act, A, Ad, key, p)
         else:
@@ -286,7 +286,7 @@ def network_gradients(
         A, D, _, H, _, inv_std = _slab(work, start, n, n_out)
         act = last_act if layer == n_layers - 1 else layout[layer, ACT]
         p = _dropout_rate(config, layer, mode)
-        key = dropout_key(seed, step, layer)
+        key = dropout_key(seed, step, layer) if p > 0 else np.uint64(0)
         W, _ = layer_params(params, layout, layer)
         dW, db = layer_params(grads, layout, layer)
         if layout[layer, NORM] != 0:

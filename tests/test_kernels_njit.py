@@ -117,3 +117,25 @@ def test_kernels_allocate_nothing():
     )
     assert result.returncode == 0, result.stderr
     assert "no allocations" in result.stdout
+
+
+def test_backward_skips_dW_when_empty(dtype, rng):
+    """An empty dW asks for input gradients only; db and dX are unchanged by it."""
+    for n, n_in, n_out in ((3, 4, 5), (64, 128, 64)):  # loop and BLAS paths
+        X = rng.standard_normal((n, n_in)).astype(dtype)
+        W = rng.standard_normal((n_in, n_out)).astype(dtype)
+        out = np.tanh(rng.standard_normal((n, n_out))).astype(dtype)
+        d = rng.standard_normal((n, n_out)).astype(dtype)
+        for backward in (
+            K.dense_backward,
+            K.dense_backward_loops,
+            K.dense_backward_blas,
+        ):
+            full = [np.empty((n_in, n_out), dtype), np.empty(n_out, dtype),
+                    np.empty((n, n_in), dtype)]  # fmt: skip
+            skip = [np.empty((0, 0), dtype), np.empty(n_out, dtype),
+                    np.empty((n, n_in), dtype)]  # fmt: skip
+            backward(X, W, out, d.copy(), K.TANH, *full)
+            backward(X, W, out, d.copy(), K.TANH, *skip)
+            np.testing.assert_array_equal(skip[1], full[1])
+            np.testing.assert_array_equal(skip[2], full[2])
