@@ -4,6 +4,7 @@ from . import explain, kernels
 from .io import load
 from .model import MLP, DivergenceError
 from .optimizers import SGD, Adam, AdamW, Optimizer
+from .plotting import plot_history
 
 __version__ = "0.1.0"
 
@@ -17,5 +18,6 @@ __all__ = [
     "Optimizer",
     "explain",
     "kernels",
+    "plot_history",
     "__version__",
 ]

@@ -1,6 +1,7 @@
 """``python -m fastnn demo``: train the primer's XOR network and show what happened."""
 
 import argparse
+import sys
 import time
 
 import numpy as np
@@ -32,6 +33,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m fastnn demo", description=__doc__)
     parser.add_argument("--epochs", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--plot",
+        metavar="PATH",
+        help="also draw the loss curve into PATH (.png, .svg, ...; needs matplotlib)",
+    )
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
@@ -55,4 +61,11 @@ def main(argv=None):
         f"({history.seconds / steps * 1e6:.2f} µs per step), after {warmup:.2f} s "
         "to compile or load the compiled code"
     )
+    if args.plot:
+        try:
+            fastnn.plot_history(history, args.plot, title="XOR, 2-4-1 sigmoid network")
+        except ImportError as err:
+            print(f"cannot draw the loss curve: {err}", file=sys.stderr)
+            return 1
+        print(f"loss curve: {args.plot}")
     return 0 if accuracy == 1.0 else 1

@@ -9,7 +9,7 @@ from . import _validation as v
 from .kernels import ACTIVATIONS, LEAKY_RELU, LOSSES, RELU, SOFTMAX
 from .kernels import checks as kcheck
 from .kernels import network as knet
-from .optimizers import get_optimizer
+from .optimizers import get_optimizer, writable
 
 HIDDEN = {k: c for k, c in ACTIVATIONS.items() if k != "softmax"}
 DEFAULT_OUTPUT = {"mse": "identity", "bce": "sigmoid", "cross_entropy": "softmax"}
@@ -168,7 +168,7 @@ class MLP:
         return state
 
     def __setstate__(self, state):
-        self.__dict__.update(state)
+        self.__dict__.update(writable(state))  # read-only memory maps are copied
         self.weights, self.biases = _views(self.params, self.layout)
         self._grad_w, self._grad_b = _views(self.grads, self.layout)
         self._workspaces = {}

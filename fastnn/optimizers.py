@@ -53,7 +53,7 @@ class Optimizer:
         return state
 
     def __setstate__(self, state):
-        self.__dict__.update(state)
+        self.__dict__.update(writable(state))
 
     @property
     def hyper(self):
@@ -188,6 +188,20 @@ class AdamW(Adam):
         decay_bias=True,
     ):
         super().__init__(lr, beta1, beta2, eps, weight_decay, decay_bias)
+
+
+def writable(state):
+    """``state`` (a dict) with each read-only array replaced by a writable copy
+    (a plain ndarray, also for memory maps).
+
+    Unpickling can hand back read-only arrays (``joblib.load(path, mmap_mode="r")``
+    gives read-only memory maps); the kernels write to the buffers of models and
+    optimizers, so ``__setstate__`` copies such arrays.
+    """
+    return {
+        k: np.array(v) if isinstance(v, np.ndarray) and not v.flags.writeable else v
+        for k, v in state.items()
+    }
 
 
 def _check_decay(name, value):
