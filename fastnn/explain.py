@@ -64,7 +64,8 @@ def input_gradients(model, X, target=None) -> np.ndarray:
     mlp, X, target = _prepare(model, X, target)
     out = np.empty_like(X)
     work, grads = _scratch(mlp, X.shape[0])
-    return kexplain.input_gradients(*mlp._net, X, target, work, grads, out)
+    with mlp._blas_threads(min(X.shape[0], BLOCK_ROWS)):
+        return kexplain.input_gradients(*mlp._net, X, target, work, grads, out)
 
 
 def gradient_x_input(model, X, target=None) -> np.ndarray:
@@ -79,7 +80,8 @@ def gradient_x_input(model, X, target=None) -> np.ndarray:
     mlp, X, target = _prepare(model, X, target)
     out = np.empty_like(X)
     work, grads = _scratch(mlp, X.shape[0])
-    return kexplain.gradient_x_input(*mlp._net, X, target, work, grads, out)
+    with mlp._blas_threads(min(X.shape[0], BLOCK_ROWS)):
+        return kexplain.gradient_x_input(*mlp._net, X, target, work, grads, out)
 
 
 def integrated_gradients(model, X, baseline=None, steps=50, target=None) -> np.ndarray:
@@ -127,9 +129,10 @@ def integrated_gradients(model, X, baseline=None, steps=50, target=None) -> np.n
     steps = v.check_positive_int(steps, "steps")
     out = np.empty_like(X)
     work, grads = _scratch(mlp, X.shape[0])
-    return kexplain.integrated_gradients(
-        *mlp._net, X, baseline, target, steps, work, grads, out
-    )
+    with mlp._blas_threads(min(X.shape[0], BLOCK_ROWS)):
+        return kexplain.integrated_gradients(
+            *mlp._net, X, baseline, target, steps, work, grads, out
+        )
 
 
 # -- validation ------------------------------------------------------------------------

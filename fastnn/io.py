@@ -288,6 +288,9 @@ def _read_model(file):
                 f"it has no {', '.join(repr(k) for k in missing)} "
                 f"(it holds {contents.files}); is it a fastnn model file?"
             )
+        extra = sorted(set(contents.files) - set(ARRAY_KEYS + OPTIONAL_ARRAY_KEYS))
+        if extra:
+            raise _FormatError(f"it holds unexpected entries {extra}")
         keys = ARRAY_KEYS + tuple(k for k in OPTIONAL_ARRAY_KEYS if k in contents.files)
         arrays = {key: _read_array(contents, key) for key in keys}
     header = _decode_header(arrays["header"])
@@ -408,7 +411,10 @@ def _build(header, arrays):
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise _FormatError(f"its header has invalid dropout_seed {seed!r}")
     model.dropout_seed = seed
-    model.training = bool(header.get("training", True))
+    training = header.get("training", True)
+    if not isinstance(training, bool):
+        raise _FormatError(f"its header has invalid training {training!r}")
+    model.training = training
     return model
 
 

@@ -2,12 +2,14 @@
 
 import threading
 import weakref
+from functools import cached_property
 
 import numpy as np
 
 from . import _validation as v
 from .kernels import ACTIVATIONS, LEAKY_RELU, LOSSES, RELU, SOFTMAX
 from .kernels import checks as kcheck
+from .kernels import config as kconfig
 from .kernels import network as knet
 from .optimizers import get_optimizer, writable
 
@@ -148,9 +150,9 @@ class MLP:
         self.weights, self.biases = _views(self.params, layout)
         self._grad_w, self._grad_b = _views(self.grads, layout)
 
+        self._rng = _make_rng(seed)  # before bind: a bad seed must not claim it
         self.optimizer = get_optimizer(optimizer)
         self.optimizer.bind(self, offset, self.dtype)
-        self._rng = np.random.default_rng(seed)
         self._init_params()
         self.dropout_seed = int(self._rng.integers(2**62))
         self._workspaces = {}
@@ -223,6 +225,17 @@ class MLP:
     def _mode(self):
         return knet.TRAINING if self.training else knet.INFERENCE
 
+    @cached_property
+    def _widest(self):
+        """The largest ``n_in * n_out`` of the layers."""
+        return max(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:], strict=True))
+
+    def _blas_threads(self, n_samples):
+        """Context for a compiled call on batches of ``n_samples`` rows: BLAS on one
+        thread where it would otherwise use several (see
+        :func:`fastnn.kernels.config.blas_threads`)."""
+        return kconfig.blas_threads(n_samples * self._widest)
+
     def _check_batch_norm_batch(self, n_samples):
         if self.training and n_samples == 1 and any(self.batch_norm):
             raise ValueError(
@@ -262,7 +275,7 @@ class MLP:
             and A.flags.writeable
         )
 
-    def _check_XY(self, X, Y):
+    def _check_XY(self, X, Y, names=("X", "Y")):
         if (
             self._is_ready(X, self.sizes[0])
             and self._is_ready(Y, self.sizes[-1])
@@ -270,11 +283,11 @@ class MLP:
             and kcheck.check_batch(X, Y, self._loss) == kcheck.OK
         ):
             return X, Y
-        X = self._check_X(X)
-        Y = self._check_Y(Y)
+        X = self._check_X(X, names[0])
+        Y = self._check_Y(Y, names[1])
         if Y.shape[0] != X.shape[0]:
             raise ValueError(
-                f"X has {X.shape[0]} rows but Y has {Y.shape[0]} "
+                f"{names[0]} has {X.shape[0]} rows but {names[1]} has {Y.shape[0]} "
                 f"(shapes {X.shape} and {Y.shape})"
             )
         return X, Y
@@ -295,12 +308,21 @@ class MLP:
                 f"(shape {Y.shape})"
             )
         if self.loss_name == "bce" and ((Y < 0).any() or (Y > 1).any()):
-            raise ValueError(f"{name} for the bce loss must lie in [0, 1]")
+            i, j = np.argwhere((Y < 0) | (Y > 1))[0]
+            raise ValueError(
+                f"{name} for the bce loss must lie in [0, 1], got {Y[i, j].item()!r} "
+                f"at index ({i}, {j})"
+            )
         if self.loss_name == "cross_entropy":
-            if (Y < 0).any() or not np.allclose(Y.sum(axis=1), 1.0, atol=1e-3):
+            sums = Y.sum(axis=1)
+            bad = (Y < 0).any(axis=1) | ~np.isclose(sums, 1.0, atol=1e-3)
+            if bad.any():
+                i = int(np.argmax(bad))
                 raise ValueError(
                     f"{name} for cross_entropy must be one-hot (or probability) rows: "
-                    "non-negative, each summing to 1; or pass 1-D integer labels"
+                    "non-negative, each summing to 1 (within 1e-3); or pass 1-D "
+                    f"integer labels; row {i} sums to {sums[i]:.6g} and its smallest "
+                    f"entry is {Y[i].min():.6g}"
                 )
         return Y
 
@@ -309,14 +331,18 @@ class MLP:
         if labels.size == 0:
             raise ValueError(f"{name} is empty")
         if labels.dtype.kind == "f":
-            if not np.isfinite(labels).all() or (labels != np.round(labels)).any():
-                bad = labels[labels != np.round(labels)][0].item()
-                raise ValueError(f"{name} labels must be whole numbers, got {bad!r}")
+            fractional = ~np.isfinite(labels) | (labels != np.round(labels))
+            if fractional.any():
+                i = int(np.argmax(fractional))
+                raise ValueError(
+                    f"{name} labels must be whole numbers, got {labels[i].item()!r} "
+                    f"at index {i}"
+                )
         if labels.min() < 0 or labels.max() >= n_out:
-            bad = labels[(labels < 0) | (labels >= n_out)][0].item()
+            i = int(np.argmax((labels < 0) | (labels >= n_out)))
             raise ValueError(
-                f"{name} holds label {bad!r}, outside 0..{n_out - 1} "
-                f"for a model with {n_out} outputs"
+                f"{name} holds label {labels[i].item()!r}, outside 0..{n_out - 1} "
+                f"for a model with {n_out} outputs (at index {i})"
             )
         Y = np.zeros((labels.size, n_out), self.dtype)
         Y[np.arange(labels.size), labels.astype(np.intp)] = 1
@@ -348,7 +374,8 @@ class MLP:
         out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
         block = min(X.shape[0], PREDICT_BLOCK)
         work = np.empty(knet.workspace_size(self.layout, block), self.dtype)
-        return knet.predict_blocks(*self._net, X, work, out)
+        with self._blas_threads(block):
+            return knet.predict_blocks(*self._net, X, work, out)
 
     def check_sample_weight(self, sample_weight, n_samples, normalize=True):
         """Validate per-sample loss weights; returns them scaled to mean 1.
@@ -364,8 +391,14 @@ class MLP:
             raise ValueError(
                 f"sample_weight has {w.shape[0]} entries for {n_samples} samples"
             )
-        if (w < 0).any() or w.sum() <= 0:
-            raise ValueError("sample_weight must be non-negative with a positive sum")
+        if (w < 0).any():
+            i = int(np.argmax(w < 0))
+            raise ValueError(
+                f"sample_weight must be non-negative, got {w[i].item()!r} at index {i}"
+            )
+        if w.sum() <= 0:
+            total = float(w.sum())
+            raise ValueError(f"sample_weight must have a positive sum, got {total!r}")
         return w * (n_samples / w.sum()) if normalize else w
 
     def loss(self, X, Y, sample_weight=None) -> float:
@@ -377,7 +410,7 @@ class MLP:
         X, Y = self._check_XY(X, Y)
         w = self.check_sample_weight(sample_weight, X.shape[0])
         self._check_batch_norm_batch(X.shape[0])
-        with self._lock:
+        with self._lock, self._blas_threads(X.shape[0]):
             work = self._workspace(X.shape[0])
             return float(
                 knet.network_loss(*self._net, X, Y, w, self._loss, work, self._mode,
@@ -396,7 +429,7 @@ class MLP:
         X, Y = self._check_XY(X, Y)
         w = self.check_sample_weight(sample_weight, X.shape[0])
         self._check_batch_norm_batch(X.shape[0])
-        with self._lock:
+        with self._lock, self._blas_threads(X.shape[0]):
             work = self._workspace(X.shape[0])
             value = knet.network_gradients(
                 self.params, self.grads, self.layout, self.config, self.running_stats,
@@ -426,7 +459,7 @@ class MLP:
         w = self.check_sample_weight(sample_weight, X.shape[0])
         self._check_batch_norm_batch(X.shape[0])
         opt = self.optimizer
-        with self._lock:
+        with self._lock, self._blas_threads(X.shape[0]):
             work = self._workspace(X.shape[0])
             value = knet.train_step(
                 self.params, self.grads, opt.state, opt.step, self.layout, self.config,
@@ -447,6 +480,16 @@ class MLP:
         from .io import save
 
         save(self, path)
+
+
+def _make_rng(seed):
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError) as err:
+        raise type(err)(
+            "seed must be None, a non-negative integer or a sequence of them, a "
+            f"SeedSequence or a Generator; got {seed!r} ({err})"
+        ) from err
 
 
 def _check_sizes(sizes):

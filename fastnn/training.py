@@ -142,8 +142,15 @@ def fit(
         raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
     if validation_data is not None:
         if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
-            raise ValueError("validation_data must be a pair (X_val, Y_val)")
-        Xv, Yv = model._check_XY(*validation_data)
+            got = (
+                f"a {type(validation_data).__name__} of {len(validation_data)}"
+                if isinstance(validation_data, tuple | list)
+                else type(validation_data).__name__
+            )
+            raise ValueError(
+                f"validation_data must be a pair (X_val, Y_val), got {got}"
+            )
+        Xv, Yv = model._check_XY(*validation_data, names=("X_val", "Y_val"))
     per_epoch = validation_data is not None or early_stopping or verbose == 2
     return _Trainer(model, X, Y, weights, batch_size, bool(shuffle)).run(
         epochs,
@@ -178,7 +185,7 @@ class _Trainer:
     def run_chunk(self, n_epochs):
         m, opt = self.model, self.model.optimizer
         losses = np.empty(n_epochs)
-        with m._lock:
+        with m._lock, m._blas_threads(self.batch_size):
             stop = knet.fit_epochs(
                 m.params, m.grads, opt.state, opt.step, m.layout, m.config,
                 m.running_stats, self.X, self.Y, self.weights, self.orders(n_epochs),
@@ -260,7 +267,7 @@ class _Trainer:
 
 def _evaluate(model, X, Y):
     """Validation loss, and accuracy for classification outputs."""
-    with model._lock:
+    with model._lock, model._blas_threads(X.shape[0]):
         work = model._workspace(X.shape[0])
         loss = float(
             knet.network_loss(

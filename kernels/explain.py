@@ -33,6 +33,8 @@ Like every kernel these take C-contiguous arrays of one dtype, allocate nothing 
 validate nothing; :mod:`fastnn.explain` is the checked interface.
 """
 
+import numpy as np
+
 from .activations import IDENTITY, activation_grad_row
 from .config import jit
 from .dense import dense_backward
@@ -151,7 +153,17 @@ def _block(layout, work, m, n_in):
 
 @jit
 def _forward(params, layout, config, stats, X, net):
-    return network_forward(params, layout, config, stats, X, net, INFERENCE, 0, 0)
+    return network_forward(
+        params,
+        layout,
+        config,
+        stats,
+        X,
+        net,
+        np.int64(INFERENCE),
+        np.int64(0),
+        np.int64(0),
+    )
 
 
 @jit

@@ -322,7 +322,7 @@ def train_step(
     """
     value = network_gradients(
         params, grads, layout, config, stats, X, Y, sample_weight, loss, work,
-        TRAINING_UPDATE, seed, step[0],
+        np.int64(TRAINING_UPDATE), seed, step[0],
     )  # fmt: skip
     if np.isfinite(value):
         optimizer_update(opt, params, grads, state, step, hyper, layout, params[:0])
@@ -395,7 +395,7 @@ def fit_epochs(
                     wb[r] = sample_weight[order[epoch, start + r]]
             value = network_gradients(
                 params, grads, layout, config, stats, xb, yb, wb, loss, work,
-                TRAINING_UPDATE, seed, step[0],
+                np.int64(TRAINING_UPDATE), seed, step[0],
             )  # fmt: skip
             if not np.isfinite(value):
                 epoch_losses[epoch] = value
@@ -434,6 +434,16 @@ def predict_blocks(params, layout, config, stats, X, work, out):
     for start in range(0, n, block):
         m = min(block, n - start)
         xb = flat_x[start * n_in : (start + m) * n_in].reshape((m, n_in))
-        P = network_forward(params, layout, config, stats, xb, work, INFERENCE, 0, 0)
+        P = network_forward(
+            params,
+            layout,
+            config,
+            stats,
+            xb,
+            work,
+            np.int64(INFERENCE),
+            np.int64(0),
+            np.int64(0),
+        )
         out[start : start + m] = P
     return out

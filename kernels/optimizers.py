@@ -26,37 +26,64 @@ LR, MOMENTUM, NESTEROV, BETA1, BETA2, EPS, WEIGHT_DECAY, DECAY_BIAS = range(
 )
 
 
-@jit
-def _sgd_range(params, grads, buf, lo, hi, lr, momentum, nesterov, wd, backup):
-    keep = backup.size != 0
-    for i in range(lo, hi):
-        if keep:
-            backup[i] = params[i]
-        g = grads[i] + wd * params[i]
-        if momentum != 0:
-            buf[i] = momentum * buf[i] + g
-            g = g + momentum * buf[i] if nesterov else buf[i]
-        params[i] -= lr * g
+# The update loops below run over slices, from index 0, with no branch inside: with
+# loops over range(lo, hi), Numba's negative-index handling stayed in the loop and
+# LLVM did not vectorize them (Adam: 2.4 ns a parameter in float32 against 0.29).
 
 
 @jit
-def _adam_range(params, grads, m, v, lo, hi, coef, wd, decoupled, backup):
+def _sgd_range(params, grads, buf, lr, momentum, nesterov, wd, backup):
+    if backup.size != 0:
+        backup[:] = params
+    if momentum == 0:
+        for i in range(params.shape[0]):
+            params[i] -= lr * (grads[i] + wd * params[i])
+    elif nesterov:
+        for i in range(params.shape[0]):
+            g = grads[i] + wd * params[i]
+            b = momentum * buf[i] + g
+            buf[i] = b
+            params[i] -= lr * (g + momentum * b)
+    else:
+        for i in range(params.shape[0]):
+            b = momentum * buf[i] + grads[i] + wd * params[i]
+            buf[i] = b
+            params[i] -= lr * b
+
+
+@jit
+def _adam_range(params, grads, m, v, coef, wd, decoupled, backup):
     # coef = (step_size, 1 / sqrt(1 - beta2**t), beta1, beta2, eps, 1 - lr * wd)
     step_size, inv_sqrt_bc2, b1, b2, eps, shrink = coef
     one = params.dtype.type(1)
-    keep = backup.size != 0
-    for i in range(lo, hi):
-        if keep:
-            backup[i] = params[i]
-        p = params[i]
-        g = grads[i]
-        if decoupled:
-            p *= shrink
-        else:
-            g += wd * p
-        m[i] = b1 * m[i] + (one - b1) * g
-        v[i] = b2 * v[i] + (one - b2) * g * g
-        params[i] = p - step_size * m[i] / (np.sqrt(v[i]) * inv_sqrt_bc2 + eps)
+    if backup.size != 0:
+        backup[:] = params
+    coupled = wd
+    if decoupled:
+        coupled = params.dtype.type(0)
+        for i in range(params.shape[0]):
+            params[i] *= shrink
+    for i in range(params.shape[0]):
+        g = grads[i] + coupled * params[i]
+        mi = b1 * m[i] + (one - b1) * g
+        vi = b2 * v[i] + (one - b2) * g * g
+        m[i] = mi
+        v[i] = vi
+        params[i] -= step_size * mi / (np.sqrt(vi) * inv_sqrt_bc2 + eps)
+
+
+@jit
+def _sgd_segment(params, grads, state, backup, a, b, lr, momentum, nesterov, wd):
+    kept = backup[a:b] if backup.size != 0 else backup
+    _sgd_range(params[a:b], grads[a:b], state[0, a:b], lr, momentum, nesterov, wd,
+               kept)  # fmt: skip
+
+
+@jit
+def _adam_segment(params, grads, state, backup, a, b, coef, wd, decoupled):
+    kept = backup[a:b] if backup.size != 0 else backup
+    _adam_range(params[a:b], grads[a:b], state[0, a:b], state[1, a:b], coef, wd,
+                decoupled, kept)  # fmt: skip
 
 
 @jit
@@ -114,13 +141,11 @@ def optimizer_update(opt, params, grads, state, step, hyper, layout, backup):
         mid = lo + layout[layer, 0] * layout[layer, 1]
         hi = mid + layout[layer, 1] * (1 + 2 * layout[layer, 4])  # b, gamma, beta
         if opt == SGD:
-            _sgd_range(params, grads, state[0], lo, mid, dtype(lr), momentum, nesterov,
-                       wd, backup)  # fmt: skip
-            _sgd_range(params, grads, state[0], mid, hi, dtype(lr), momentum, nesterov,
-                       wd_bias, backup)  # fmt: skip
+            _sgd_segment(params, grads, state, backup, lo, mid, dtype(lr), momentum,
+                         nesterov, wd)  # fmt: skip
+            _sgd_segment(params, grads, state, backup, mid, hi, dtype(lr), momentum,
+                         nesterov, wd_bias)  # fmt: skip
         else:
-            decoupled = opt == ADAMW
-            _adam_range(params, grads, state[0], state[1], lo, mid, coef, wd,
-                        decoupled, backup)  # fmt: skip
-            _adam_range(params, grads, state[0], state[1], mid, hi, coef_bias,
-                        wd_bias, decoupled, backup)  # fmt: skip
+            _adam_segment(params, grads, state, backup, lo, mid, coef, wd, opt == ADAMW)
+            _adam_segment(params, grads, state, backup, mid, hi, coef_bias, wd_bias,
+                          opt == ADAMW)  # fmt: skip

@@ -1,0 +1,89 @@
+"""The model API: a training step, a compiled fit epoch, predict.
+
+The five networks are ``fastnn.bench.CASES``, the same ones ``python -m fastnn bench``
+compares against NumPy, PyTorch and JAX:
+
+========  =====  ==============  ==========================  ========
+case      batch  sizes           hidden, output + loss       optimizer
+========  =====  ==============  ==========================  ========
+xor       4      2, 4, 1         sigmoid, sigmoid + mse      SGD(0.1)
+tiny100   4      100, 100, 100   sigmoid, sigmoid + mse      SGD(0.1)
+mnist64   64     784, 128, 10    relu, softmax + CE          Adam(1e-3)
+wide1024  1024   512, 512, 10    relu, softmax + CE          Adam(1e-3)
+online1   1      784, 128, 10    relu, softmax + CE          SGD(0.01)
+========  =====  ==============  ==========================  ========
+"""
+
+from fastnn.bench import CASES, kernel_arguments
+
+DTYPES = ["float32", "float64"]
+
+
+class TrainStep:
+    """One optimizer step: through ``MLP.train_step`` (input checks included) and
+    through the compiled kernel alone, on the arguments ``train_step`` passes it
+    (captured once: ``fastnn.bench.kernel_arguments``)."""
+
+    params = [list(CASES), DTYPES]
+    param_names = ["case", "dtype"]
+
+    def setup(self, case, dtype):
+        c = CASES[case]
+        self.X, self.Y = data = c.data(dtype)
+        self.model = c.model(dtype)
+        self.model.train_step(self.X, self.Y)  # compile outside the timing
+        self.kernel, self.kernel_args, _ = kernel_arguments(c.model(dtype), *data)
+
+    def time_train_step(self, case, dtype):
+        self.model.train_step(self.X, self.Y)
+
+    def time_kernel_step(self, case, dtype):
+        self.kernel(*self.kernel_args)
+
+
+class FitEpoch:
+    """``model.fit`` over ``fit_samples`` rows in batches of the case's size, for
+    ``fit_epochs`` epochs without shuffling: the whole loop runs compiled.
+
+    The time is per call; divide by the number of steps (``fit_epochs *
+    fit_samples / batch``: 1024, 256, 32, 4, 256 for the five cases) for a step.
+    """
+
+    params = [list(CASES), DTYPES]
+    param_names = ["case", "dtype"]
+
+    def setup(self, case, dtype):
+        c = self.case = CASES[case]
+        self.X, self.Y = c.data(dtype, c.fit_samples)
+        self.model = c.model(dtype)
+        if not hasattr(self.model, "fit"):
+            raise NotImplementedError("this version of fastnn has no MLP.fit")
+        self.time_fit(case, dtype)
+
+    def time_fit(self, case, dtype):
+        c = self.case
+        self.model.fit(self.X, self.Y, epochs=c.fit_epochs, batch_size=c.batch,
+                       shuffle=False, verbose=0)  # fmt: skip
+
+
+class Predict:
+    """``model.predict`` on the MNIST-shaped network (784-128-10, relu, softmax):
+    throughput on 4096 samples (samples/s = 4096 / time) and latency on one."""
+
+    params = [DTYPES]
+    param_names = ["dtype"]
+    BATCH = 4096
+
+    def setup(self, dtype):
+        c = CASES["mnist64"]
+        self.model = c.model(dtype)
+        self.X, _ = c.data(dtype, self.BATCH)
+        self.x1 = self.X[:1].copy()
+        self.model.predict(self.X)
+        self.model.predict(self.x1)
+
+    def time_predict_batch(self, dtype):
+        self.model.predict(self.X)
+
+    def time_predict_one(self, dtype):
+        self.model.predict(self.x1)

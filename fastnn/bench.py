@@ -1,0 +1,706 @@
+"""Time fastnn against plain NumPy, PyTorch and JAX on the same training steps.
+
+Run ``python -m fastnn bench`` (or ``python -m fastnn.bench``); ``--help`` lists the
+options. Every peer starts from the same initial weights (copied from the fastnn
+model), trains on the same batch with the same optimizer, in one process, with the
+same thread count. After a warm-up, each peer is timed in interleaved rounds (so
+noise from a shared machine hits every peer alike) and the median per step is
+reported. Columns:
+
+``fastnn``  ``model.train_step(X, Y)``: the API, input validation included.
+``kernel``  ``fastnn.kernels.network.train_step`` on the very arguments
+            ``train_step`` passes it (checked once, beforehand): the compiled work
+            alone.
+``numpy``   the same network in plain NumPy (:class:`NumpyMLP`).
+``torch``   PyTorch eager: ``addmm`` layers, ``backward()``, ``torch.optim``.
+``jax``     one ``jax.jit``-compiled function per step (forward, grad, update).
+``floor``   only the step's matmuls, through NumPy's BLAS into preallocated
+            outputs: ``X @ W`` per layer, then ``X.T @ dZ`` and ``dZ @ W.T`` (not in
+            the first layer). No step can beat it by much.
+``fit``     ``model.fit`` for whole epochs (``shuffle=False``), per step.
+
+Threads: on Linux the process is first pinned to ``--threads`` CPUs
+(``os.sched_setaffinity``; the pools the peers start later inherit it, so no library
+can use more cores than asked). BLAS and OpenMP pools are limited with threadpoolctl,
+PyTorch with ``torch.set_num_threads``. XLA has no setting for a number of threads:
+for one, ``--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1`` is put
+in ``XLA_FLAGS`` before JAX is imported (if it is not imported yet and ``XLA_FLAGS``
+is unset); for more, JAX uses its default, a pool as large as the machine. Even with
+the flags, XLA runs its steps on two threads here: the pinning holds it to one core.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+import fastnn
+from fastnn.kernels import network as knet
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark network: its shape, loss, optimizer and batch size."""
+
+    name: str
+    batch: int
+    sizes: tuple
+    hidden: str
+    output: str
+    loss: str
+    optimizer: str  # "sgd" or "adam"
+    lr: float
+    fit_samples: int  # rows of the data set a fit epoch runs over
+    fit_epochs: int  # epochs per timed fit call
+
+    def model(self, dtype):
+        """A fresh ``fastnn.MLP`` for this case (seed 0: always the same weights)."""
+        opt = fastnn.SGD(self.lr) if self.optimizer == "sgd" else fastnn.Adam(self.lr)
+        return fastnn.MLP(
+            list(self.sizes),
+            hidden=self.hidden,
+            output=self.output,
+            loss=self.loss,
+            optimizer=opt,
+            dtype=dtype,
+            seed=0,
+        )
+
+    def data(self, dtype, n_samples=None, seed=1):
+        """Inputs and targets: ``X (n, n_in)``, ``Y (n, n_out)`` (one-hot for CE).
+
+        Inputs are standardized (zero mean, unit variance), as one would feed a
+        network. With all-positive inputs (say uniform in [0, 1)) about half the relu
+        units are off for every sample of a batch, their weights get exactly zero
+        gradients, and Adam's first moment for them decays into subnormal numbers
+        after ~750 float32 steps, which slows every implementation down by a
+        different amount; a step-time benchmark should not depend on that.
+        """
+        n = self.batch if n_samples is None else n_samples
+        n_in, n_out = self.sizes[0], self.sizes[-1]
+        rng = np.random.default_rng(seed)
+        if self.name == "xor":
+            X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])[np.arange(n) % 4]
+            Y = (X[:, :1] != X[:, 1:]).astype(int)
+        elif self.loss == "cross_entropy":
+            X = rng.standard_normal((n, n_in))
+            Y = np.eye(n_out)[rng.integers(0, n_out, n)]
+        else:
+            X, Y = rng.standard_normal((n, n_in)), rng.random((n, n_out))
+        return X.astype(dtype), Y.astype(dtype)
+
+
+MSE = ("sigmoid", "sigmoid", "mse")  # hidden, output, loss
+CE = ("relu", "softmax", "cross_entropy")
+CASES = {
+    c.name: c
+    for c in [
+        # name, batch, sizes, hidden/output/loss, optimizer, lr, fit rows, fit epochs
+        Case("xor", 4, (2, 4, 1), *MSE, "sgd", 0.1, 256, 16),
+        Case("tiny100", 4, (100, 100, 100), *MSE, "sgd", 0.1, 256, 4),
+        Case("mnist64", 64, (784, 128, 10), *CE, "adam", 1e-3, 2048, 1),
+        Case("wide1024", 1024, (512, 512, 10), *CE, "adam", 1e-3, 4096, 1),
+        Case("online1", 1, (784, 128, 10), *CE, "sgd", 0.01, 256, 1),
+    ]
+}
+DTYPES = ("float32", "float64")
+PEERS = ("fastnn", "kernel", "numpy", "torch", "jax", "floor", "fit")
+
+# (case, peer, "speedup" = peer / fastnn  or  "floor" = fastnn / floor, bound)
+TARGETS = [
+    ("xor", "numpy", "speedup", 15.0),
+    ("tiny100", "numpy", "speedup", 8.0),
+    ("online1", "numpy", "speedup", 10.0),
+    ("mnist64", "floor", "floor", 1.15),
+    ("wide1024", "floor", "floor", 1.05),
+    ("xor", "fit", "us", 0.5),
+]
+
+
+# -- peers: each builds from the case and initial weights, and returns step() -> loss
+
+
+def fastnn_step(case, dtype, X, Y):
+    model = case.model(dtype)
+    return lambda: model.train_step(X, Y)
+
+
+def kernel_arguments(model, X, Y):
+    """The step kernel and the arguments ``model.train_step(X, Y)`` passes to it.
+
+    Captured from one real call (which also compiles the kernel), so they are exactly
+    what the API passes, already checked and converted, whatever the kernel's
+    signature: calling ``kernel(*args)`` again repeats the step without the API.
+    Returns ``(kernel, args, loss)``, the loss being that of the captured step.
+    """
+    kernel, captured = knet.train_step, []
+
+    def spy(*args):
+        captured.append(args)
+        return kernel(*args)
+
+    knet.train_step = spy
+    try:
+        loss = model.train_step(X, Y)
+    finally:
+        knet.train_step = kernel
+    if len(captured) != 1:
+        raise RuntimeError("model.train_step did not call kernels.network.train_step")
+    return kernel, captured[0], loss
+
+
+def kernel_step(case, dtype, X, Y):
+    """``kernels.network.train_step`` on the arguments the API would pass it."""
+    kernel, args, loss = kernel_arguments(case.model(dtype), X, Y)
+
+    def step():
+        return kernel(*args)
+
+    step.first_loss = loss  # the captured call was the first step
+    return step
+
+
+def fit_step(case, dtype, X, Y):
+    """One timed call: ``fit_epochs`` epochs over ``fit_samples`` rows; per step."""
+    model = case.model(dtype)
+    Xf, Yf = case.data(dtype, case.fit_samples)
+    steps = case.fit_epochs * -(-case.fit_samples // case.batch)
+
+    def run():
+        model.fit(
+            Xf,
+            Yf,
+            epochs=case.fit_epochs,
+            batch_size=case.batch,
+            shuffle=False,
+            verbose=0,
+        )
+        return None  # no loss: nothing to compare
+
+    run.steps = steps
+    return run
+
+
+class NumpyMLP:
+    """The network in plain NumPy: the obvious, reasonably efficient code.
+
+    Parameters are a list of ``W`` and a list of ``b`` arrays; the update follows
+    PyTorch's SGD and Adam, in place.
+    """
+
+    def __init__(self, case, weights, biases):
+        self.case = case
+        self.W = [w.copy() for w in weights]
+        self.b = [b.copy() for b in biases]
+        self.m = [np.zeros_like(p) for p in self.W + self.b]
+        self.v = [np.zeros_like(p) for p in self.W + self.b]
+        self.t = 0
+
+    def act(self, Z, name):
+        if name == "relu":
+            return np.maximum(Z, 0, out=Z)
+        if name == "sigmoid":  # 1/(1+exp(-z)), written so exp cannot overflow
+            return 0.5 * np.tanh(0.5 * Z) + 0.5
+        E = np.exp(Z - Z.max(axis=1, keepdims=True))  # softmax
+        return E / E.sum(axis=1, keepdims=True)
+
+    def step(self, X, Y):
+        c, n = self.case, X.shape[0]
+        names = [c.hidden] * (len(self.W) - 1) + [c.output]
+        A = [X]
+        for W, b, name in zip(self.W, self.b, names, strict=True):
+            A.append(self.act(A[-1] @ W + b, name))
+        P = A[-1]
+        if c.loss == "cross_entropy":  # softmax output: dL/dZ = (P - Y) / n
+            loss = -np.sum(Y * np.log(np.maximum(P, 1e-12))) / n
+            dZ = (P - Y) / n
+        else:  # mse on a sigmoid output
+            diff = P - Y
+            loss = np.mean(diff * diff)
+            dZ = (2 / P.size) * diff * P * (1 - P)
+        grads_W, grads_b = [None] * len(self.W), [None] * len(self.W)
+        for layer in range(len(self.W) - 1, -1, -1):
+            grads_W[layer] = A[layer].T @ dZ
+            grads_b[layer] = dZ.sum(axis=0)
+            if layer > 0:
+                dA = dZ @ self.W[layer].T
+                Al = A[layer]
+                dZ = dA * (Al > 0) if c.hidden == "relu" else dA * Al * (1 - Al)
+        self.update(self.W + self.b, grads_W + grads_b)
+        return float(loss)
+
+    def update(self, params, grads):
+        lr = self.case.lr
+        if self.case.optimizer == "sgd":
+            for p, g in zip(params, grads, strict=True):
+                p -= lr * g
+            return
+        self.t += 1
+        b1, b2, eps = 0.9, 0.999, 1e-8
+        step_size = lr / (1 - b1**self.t)
+        sqrt_bc2 = np.sqrt(1 - b2**self.t)
+        for p, g, m, v in zip(params, grads, self.m, self.v, strict=True):
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * (g * g)
+            p -= step_size * m / (np.sqrt(v) / sqrt_bc2 + eps)
+
+
+def numpy_step(case, dtype, X, Y, weights, biases):
+    net = NumpyMLP(case, weights, biases)
+    return lambda: net.step(X, Y)
+
+
+def floor_step(case, dtype, X, Y, weights, biases):
+    """The step's matmuls alone, through BLAS into preallocated outputs."""
+    n = X.shape[0]
+    A = [X] + [np.empty((n, w.shape[1]), dtype) for w in weights]
+    dZ = [np.ones((n, w.shape[1]), dtype) for w in weights]
+    dW = [np.empty_like(w) for w in weights]
+    dX = [None] + [np.empty((n, w.shape[0]), dtype) for w in weights[1:]]
+
+    def step():
+        for layer, W in enumerate(weights):
+            np.matmul(A[layer], W, out=A[layer + 1])
+        for layer in range(len(weights) - 1, -1, -1):
+            np.matmul(A[layer].T, dZ[layer], out=dW[layer])
+            if layer > 0:
+                np.matmul(dZ[layer], weights[layer].T, out=dX[layer])
+        return None  # no loss: nothing to compare
+
+    return step
+
+
+def torch_step(case, dtype, X, Y, weights, biases):
+    import torch
+    import torch.nn.functional as F
+
+    params = [torch.tensor(p, requires_grad=True) for p in weights + biases]
+    Ws, bs = params[: len(weights)], params[len(weights) :]
+    Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+    if case.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=case.lr)
+    else:
+        opt = torch.optim.Adam(params, lr=case.lr)
+    hidden = torch.relu if case.hidden == "relu" else torch.sigmoid
+
+    def step():
+        A = Xt
+        for i, (W, b) in enumerate(zip(Ws, bs, strict=True)):
+            Z = torch.addmm(b, A, W)
+            A = hidden(Z) if i < len(Ws) - 1 else Z
+        if case.loss == "cross_entropy":  # logits + probability targets
+            loss = F.cross_entropy(A, Yt)
+        else:
+            loss = F.mse_loss(torch.sigmoid(A), Yt)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
+def jax_step(case, dtype, X, Y, weights, biases):
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)  # float64 arrays; float32 stays float32
+    hidden = jax.nn.relu if case.hidden == "relu" else jax.nn.sigmoid
+    b1, b2, eps = 0.9, 0.999, 1e-8
+
+    def loss_fn(params, X, Y):
+        A = X
+        for i, (W, b) in enumerate(params):
+            Z = A @ W + b
+            A = hidden(Z) if i < len(params) - 1 else Z
+        if case.loss == "cross_entropy":
+            return -jnp.sum(Y * jax.nn.log_softmax(A)) / X.shape[0]
+        return jnp.mean((jax.nn.sigmoid(A) - Y) ** 2)
+
+    def step(params, state, X, Y):
+        value, grads = jax.value_and_grad(loss_fn)(params, X, Y)
+        if case.optimizer == "sgd":
+            params = jax.tree.map(lambda p, g: p - case.lr * g, params, grads)
+            return params, state, value
+        m, v, t = state
+        t = t + 1
+        m = jax.tree.map(lambda m, g: b1 * m + (1 - b1) * g, m, grads)
+        v = jax.tree.map(lambda v, g: b2 * v + (1 - b2) * g * g, v, grads)
+        step_size = (case.lr / (1 - b1**t)).astype(dtype)
+        sqrt_bc2 = jnp.sqrt(1 - b2**t).astype(dtype)
+        params = jax.tree.map(
+            lambda p, m, v: p - step_size * m / (jnp.sqrt(v) / sqrt_bc2 + eps),
+            params,
+            m,
+            v,
+        )
+        return params, (m, v, t), value
+
+    compiled = jax.jit(step, donate_argnums=(0, 1))
+    params = [
+        (jnp.asarray(W), jnp.asarray(b)) for W, b in zip(weights, biases, strict=True)
+    ]
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    state = [(zeros, jax.tree.map(jnp.zeros_like, params), jnp.zeros((), dtype))]
+    box = [params]
+    Xj, Yj = jnp.asarray(X), jnp.asarray(Y)
+
+    def run():
+        box[0], state[0], value = compiled(box[0], state[0], Xj, Yj)
+        return float(value)
+
+    return run
+
+
+BUILDERS = {
+    "fastnn": fastnn_step,
+    "kernel": kernel_step,
+    "fit": fit_step,
+    "numpy": numpy_step,
+    "floor": floor_step,
+    "torch": torch_step,
+    "jax": jax_step,
+}
+OPTIONAL = {"torch": "torch", "jax": "jax"}  # peer -> module it needs
+
+
+# -- timing ------------------------------------------------------------------------
+
+
+def _calibrate(fn, min_time):
+    """Calls per timed round so that a round lasts about ``min_time`` seconds."""
+    number = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        elapsed = time.perf_counter() - t0
+        if elapsed >= min_time or number >= 1 << 20:
+            return number
+        number = max(number * 2, int(number * min_time / max(elapsed, 1e-9)))
+
+
+def time_case(case, dtype, peers, rounds, min_time, warmup):
+    """Median seconds per step of each peer on one case and dtype.
+
+    Returns ``(times, status, first_loss)``, dicts keyed by peer.
+    """
+    X, Y = case.data(dtype)
+    ref = case.model(dtype)
+    weights = [w.copy() for w in ref.weights]
+    biases = [b.copy() for b in ref.biases]
+    fns, status, first_loss = {}, {}, {}
+    for peer in peers:
+        module = OPTIONAL.get(peer)
+        if module is not None and not _available(module):
+            status[peer] = "missing"
+            continue
+        try:
+            build = BUILDERS[peer]
+            extra = () if peer in ("fastnn", "kernel", "fit") else (weights, biases)
+            fn = build(case, dtype, X, Y, *extra)
+            value = getattr(fn, "first_loss", None)
+            if value is None:
+                value = fn()  # the loss before any update
+            if value is not None:
+                first_loss[peer] = float(value)
+            for _ in range(warmup):
+                fn()
+        except Exception as err:  # report and go on: one broken peer spoils nothing
+            if peer == "fastnn":
+                raise
+            status[peer] = f"error: {type(err).__name__}: {err}".splitlines()[0]
+            continue
+        fns[peer] = fn
+        status[peer] = "ok"
+    numbers = {p: _calibrate(fn, min_time) for p, fn in fns.items()}
+    samples = {p: [] for p in fns}
+    for _ in range(rounds):
+        for peer, fn in fns.items():
+            number = numbers[peer]
+            t0 = time.perf_counter()
+            for _ in range(number):
+                fn()
+            elapsed = time.perf_counter() - t0
+            samples[peer].append(elapsed / number / getattr(fn, "steps", 1))
+    times = {p: statistics.median(s) for p, s in samples.items()}
+    return times, status, first_loss
+
+
+def _available(module):
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _limit_threads(threads, peers):
+    """Pin the process to ``threads`` CPUs, import the peers, limit their pools.
+
+    Returns ``(restore, info)``: a function that undoes what can be undone, and what
+    was set (the CPUs, and threadpoolctl's view of the pools).
+    """
+    cpus, pinned = None, None
+    if hasattr(os, "sched_setaffinity"):  # Linux: threads created later inherit it
+        cpus = os.sched_getaffinity(0)
+        pinned = sorted(cpus)[:threads]
+        os.sched_setaffinity(0, pinned)
+    if (
+        threads == 1
+        and "jax" in peers
+        and "jax" not in sys.modules
+        and "XLA_FLAGS" not in os.environ
+    ):  # XLA has no flag for N threads; with more than one it uses every core
+        flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        os.environ["XLA_FLAGS"] = flags
+    for peer in peers:
+        if peer in OPTIONAL and _available(OPTIONAL[peer]):
+            try:
+                __import__(OPTIONAL[peer])
+            except Exception:  # the peer reports the error when it is built
+                pass
+    torch = sys.modules.get("torch")
+    torch_threads = torch.get_num_threads() if torch else None
+    if torch:
+        torch.set_num_threads(threads)
+        try:
+            torch.set_num_interop_threads(threads)
+        except RuntimeError:  # only allowed once, before any parallel work
+            pass
+    import scipy.linalg.cython_blas  # noqa: F401  (the BLAS that Numba's np.dot calls)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    limits = threadpool_limits(threads)
+
+    def restore():
+        limits.restore_original_limits()
+        if torch:
+            torch.set_num_threads(torch_threads)
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)
+
+    return restore, {"cpus": pinned, "pools": threadpool_info()}
+
+
+def machine_info(threads, pinned):
+    cpu = platform.processor()
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            names = [
+                ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model n")
+            ]
+        cpu = names[0] if names else cpu
+    versions = {"python": platform.python_version(), "fastnn": fastnn.__version__}
+    for name in ("numpy", "numba", "scipy", "torch", "jax"):
+        mod = sys.modules.get(name)
+        versions[name] = getattr(mod, "__version__", None) if mod else None
+    return {
+        "cpu": cpu,
+        "logical_cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "threads": threads,
+        "cpu_affinity": pinned["cpus"],
+        "versions": versions,
+        "date": time.strftime("%Y-%m-%d"),
+        "thread_pools": [
+            {
+                k: p.get(k)
+                for k in ("internal_api", "version", "num_threads", "filepath")
+            }
+            for p in pinned["pools"]
+        ],
+    }
+
+
+def check_targets(results):
+    """Each target of the issue, per dtype, with the measured value and whether met.
+
+    Targets are on the API step (``fastnn``); the text adds the kernel's figure.
+    """
+    out = []
+    for r in results:
+        us = r["us_per_step"]
+        for case, peer, kind, bound in TARGETS:
+            if r["case"] != case or peer not in us:
+                continue
+            kernel = us.get("kernel")
+            if kind == "speedup":
+                value, met = us[peer] / us["fastnn"], us[peer] / us["fastnn"] >= bound
+                text = f"{peer}/fastnn {value:.1f}x"
+                if kernel:
+                    text += f" (kernel {us[peer] / kernel:.1f}x)"
+                text += f", target >= {bound:g}x"
+            elif kind == "floor":
+                value, met = us["fastnn"] / us[peer], us["fastnn"] / us[peer] <= bound
+                text = f"fastnn/floor {value:.3f}x"
+                if kernel:
+                    text += f" (kernel {kernel / us[peer]:.3f}x)"
+                text += f", target <= {bound:g}x"
+            else:
+                value, met = us[peer], us[peer] <= bound
+                text = f"fit {value:.3f} us/step, target <= {bound:g} us/step"
+            out.append({"case": case, "dtype": r["dtype"], "metric": kind,
+                        "value": value, "bound": bound, "met": bool(met),
+                        "text": text})  # fmt: skip
+    return out
+
+
+# -- report ------------------------------------------------------------------------
+
+
+def _fmt(us, width=9):
+    if us is None:
+        return f"{'-':>{width}}"
+    return f"{us:>{width}.{3 if us < 10 else 1 if us < 1e4 else 0}f}"
+
+
+def format_table(results, dtype, meta, rounds):
+    rows = [r for r in results if r["dtype"] == dtype]
+    lines = [
+        f"{dtype}, {meta['threads']} thread(s), median µs per step over {rounds} "
+        f"rounds; (×) = peer / fastnn step; floor ratio = fastnn step / floor",
+        f"{'case':<9}{'fastnn':>10}{'kernel':>10}{'numpy':>19}{'torch':>19}"
+        f"{'jax':>19}{'floor':>19}{'fit':>10}",
+    ]
+    for r in rows:
+        us, st = r["us_per_step"], r["status"]
+        cells = [
+            f"{r['case']:<9}",
+            _fmt(us.get("fastnn"), 10),
+            _fmt(us.get("kernel"), 10),
+        ]
+        for peer in ("numpy", "torch", "jax"):
+            if peer in us:
+                cells.append(f"{_fmt(us[peer], 10)} ({us[peer] / us['fastnn']:5.1f}×)")
+            else:
+                cells.append(f"{st.get(peer, '-')[:18]:>19}")
+        if "floor" in us:
+            cells.append(
+                f"{_fmt(us['floor'], 10)} ({us['fastnn'] / us['floor']:5.2f}×)"
+            )
+        else:
+            cells.append(f"{'-':>19}")
+        fit = st.get("fit", "-")
+        cells.append(_fmt(us["fit"], 10) if "fit" in us else f"{fit[:9]:>10}")
+        lines.append("".join(cells))
+    return "\n".join(lines)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="python -m fastnn bench",
+        description="Time fastnn's training step against NumPy, PyTorch and JAX.",
+    )
+    p.add_argument(
+        "--cases",
+        default=",".join(CASES),
+        help=f"comma-separated, from {', '.join(CASES)} (default: all)",
+    )
+    p.add_argument("--dtypes", default=",".join(DTYPES), help="float32,float64")
+    p.add_argument(
+        "--peers",
+        default=",".join(PEERS),
+        help=f"comma-separated, from {', '.join(PEERS)} (default: all)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads for BLAS, OpenMP, PyTorch and XLA (default 1)",
+    )
+    p.add_argument("--rounds", type=int, help="timed rounds per peer (default 15)")
+    p.add_argument("--quick", action="store_true", help="few, short rounds")
+    p.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
+    args = p.parse_args(argv)
+    for name, choices in (("cases", CASES), ("dtypes", DTYPES), ("peers", PEERS)):
+        items = [s.strip() for s in getattr(args, name).split(",") if s.strip()]
+        bad = [s for s in items if s not in choices]
+        if bad or not items:
+            p.error(
+                f"--{name}: unknown {bad or 'empty list'}; choose from {list(choices)}"
+            )
+        setattr(args, name, items)
+    if "fastnn" not in args.peers:
+        args.peers.insert(0, "fastnn")
+    if args.threads < 1:
+        p.error("--threads must be at least 1")
+    return args
+
+
+def run(args):
+    """Time every case, dtype and peer; returns the JSON-ready report."""
+    rounds = args.rounds or (3 if args.quick else 15)
+    min_time, warmup = (0.005, 3) if args.quick else (0.05, 20)
+    restore, pinned = _limit_threads(args.threads, args.peers)
+    meta = machine_info(args.threads, pinned)
+    results = []
+    try:
+        for dtype in args.dtypes:
+            for name in args.cases:
+                times, status, losses = time_case(
+                    CASES[name], dtype, args.peers, rounds, min_time, warmup
+                )
+                results.append(
+                    {
+                        "case": name,
+                        "dtype": dtype,
+                        "us_per_step": {p: t * 1e6 for p, t in times.items()},
+                        "status": status,
+                        "first_loss": losses,
+                    }
+                )
+    finally:
+        restore()
+    return {
+        "meta": meta,
+        "rounds": rounds,
+        "results": results,
+        "targets": check_targets(results),
+    }
+
+
+def main(argv=None):
+    """Entry point of ``python -m fastnn bench``; returns the exit status."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    report = run(args)
+    meta = report["meta"]
+    print(
+        f"fastnn bench on {meta['cpu']} ({meta['logical_cpus']} logical CPUs), "
+        f"{meta['threads']} thread(s); "
+        + ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v)
+    )
+    for dtype in args.dtypes:
+        print()
+        print(format_table(report["results"], dtype, meta, report["rounds"]))
+    for r in report["results"]:
+        loss0 = r["first_loss"].get("fastnn")
+        for peer, value in r["first_loss"].items():
+            tol = 1e-3 if r["dtype"] == "float32" else 1e-6
+            if np.isfinite(value) and abs(value - loss0) > tol * max(1.0, abs(loss0)):
+                print(
+                    f"warning: {r['case']} {r['dtype']}: {peer}'s first loss "
+                    f"{value:.6g} differs from fastnn's {loss0:.6g}"
+                )
+    if report["targets"]:
+        print("\ntargets (fastnn step through the API; the kernel alone in brackets)")
+        for t in report["targets"]:
+            print(
+                f"  {t['case']:<9}{t['dtype']:<9}{t['text']:<66}"
+                f"{'met' if t['met'] else 'MISSED'}"
+            )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
