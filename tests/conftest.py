@@ -54,3 +54,25 @@ def dtype(request):
 def rng():
     """A freshly seeded generator, so every test sees the same data."""
     return np.random.default_rng(12345)
+
+
+def run_with_allocation_stats(script):
+    """Run ``script`` in a fresh interpreter with Numba's allocation counters on.
+
+    ``NUMBA_NRT_STATS`` must be set before Numba starts, hence the subprocess. Returns
+    its standard output; fails the test, with both outputs, if it exits non-zero.
+    """
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_NRT_STATS="1")
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout

@@ -8,9 +8,6 @@ as it was.
 """
 
 import importlib.util
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -21,7 +18,7 @@ import fastnn
 from fastnn import explain
 
 import reference
-from conftest import assert_close
+from conftest import assert_close, run_with_allocation_stats
 
 HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
 OUTPUTS = ["identity", "sigmoid", "softmax", "tanh"]
@@ -504,17 +501,7 @@ ALLOCATION_SCRIPT = textwrap.dedent(
 
 
 def test_kernels_allocate_nothing_per_step_or_block():
-    # NUMBA_NRT_STATS must be set before numba starts, hence a fresh interpreter.
-    env = dict(os.environ, NUMBA_NRT_STATS="1")
-    result = subprocess.run(
-        [sys.executable, "-c", ALLOCATION_SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "flat" in result.stdout
+    assert "flat" in run_with_allocation_stats(ALLOCATION_SCRIPT)
 
 
 # -- the example -----------------------------------------------------------------------

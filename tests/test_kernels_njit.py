@@ -1,14 +1,13 @@
 """Kernels compose inside a user's @njit code and allocate nothing when hot."""
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 from numba import njit
 
 from fastnn import kernels as K
+
+from conftest import run_with_allocation_stats
 
 
 @njit
@@ -106,17 +105,7 @@ ALLOCATION_SCRIPT = textwrap.dedent(
 
 
 def test_kernels_allocate_nothing():
-    # NUMBA_NRT_STATS must be set before numba starts, hence a fresh interpreter.
-    env = dict(os.environ, NUMBA_NRT_STATS="1")
-    result = subprocess.run(
-        [sys.executable, "-c", ALLOCATION_SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "no allocations" in result.stdout
+    assert "no allocations" in run_with_allocation_stats(ALLOCATION_SCRIPT)
 
 
 def test_backward_skips_dW_when_empty(dtype, rng):

@@ -2,9 +2,6 @@
 depth, and repeated model calls do not grow Python-visible memory."""
 
 import gc
-import os
-import subprocess
-import sys
 import textwrap
 import tracemalloc
 
@@ -12,6 +9,8 @@ import numpy as np
 import pytest
 
 import fastnn
+
+from conftest import run_with_allocation_stats
 
 ALLOCATION_SCRIPT = textwrap.dedent(
     """
@@ -96,17 +95,7 @@ ALLOCATION_SCRIPT = textwrap.dedent(
 
 
 def test_train_step_kernel_allocation_does_not_depend_on_depth():
-    # NUMBA_NRT_STATS must be set before numba starts, hence a fresh interpreter.
-    env = dict(os.environ, NUMBA_NRT_STATS="1")
-    result = subprocess.run(
-        [sys.executable, "-c", ALLOCATION_SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "flat" in result.stdout
+    assert "flat" in run_with_allocation_stats(ALLOCATION_SCRIPT)
 
 
 LIMIT = 64 * 1024  # bytes of growth allowed over 200 calls
