@@ -1,5 +1,6 @@
 """``fastnn.MLP``: a multilayer perceptron whose training step is one compiled call."""
 
+import math
 import threading
 import weakref
 from functools import cached_property
@@ -533,7 +534,7 @@ def _views(flat, layout):
 
 
 def _check_finite(value):
-    if not np.isfinite(value):
+    if not math.isfinite(value):  # math: ~20x cheaper than NumPy on a scalar
         raise DivergenceError(
             f"the loss is {value}: training diverged (try a smaller learning rate); "
             "the parameters were not updated"
