@@ -56,10 +56,7 @@ def dropout_row(a, out, key, base, p):
 @jit
 def dropout_grad_row(d, key, base, p):
     """``d *= mask / (1 - p)`` in place for one row: the gradient through the mask."""
-    scale = d.dtype.type(1.0 / (1.0 - p))
-    zero = d.dtype.type(0)
-    for j in range(d.shape[0]):
-        d[j] = d[j] * scale if dropout_keep(key, base + j, p) else zero
+    dropout_row(d, d, key, base, p)
 
 
 @jit
