@@ -432,11 +432,7 @@ class MLP:
         self._check_batch_norm_batch(X.shape[0])
         with self._lock, self._blas_threads(X.shape[0]):
             work = self._workspace(X.shape[0])
-            value = knet.network_gradients(
-                self.params, self.grads, self.layout, self.config, self.running_stats,
-                X, Y, w, self._loss, work, self._mode, self.dropout_seed,
-                self.optimizer.step[0],
-            )  # fmt: skip
+            value = self._step_kernel(X, Y, w, work, self._mode)  # updates nothing
             _check_finite(value)
             return (
                 float(value),
@@ -459,16 +455,22 @@ class MLP:
         X, Y = self._check_XY(X, Y)
         w = self.check_sample_weight(sample_weight, X.shape[0])
         self._check_batch_norm_batch(X.shape[0])
-        opt = self.optimizer
         with self._lock, self._blas_threads(X.shape[0]):
             work = self._workspace(X.shape[0])
-            value = knet.train_step(
-                self.params, self.grads, opt.state, opt.step, self.layout, self.config,
-                self.running_stats, X, Y, w, self._loss, opt.code, opt.hyper, work,
-                self.dropout_seed,
-            )  # fmt: skip
+            value = self._step_kernel(X, Y, w, work, knet.TRAINING_UPDATE)
         _check_finite(value)
         return float(value)
+
+    def _step_kernel(self, X, Y, w, work, mode):
+        """:func:`fastnn.kernels.network.train_step` on checked arguments: a step in
+        mode ``TRAINING_UPDATE``, the gradients alone in the others (one compiled
+        function for both)."""
+        opt = self.optimizer
+        return knet.train_step(
+            self.params, self.grads, opt.state, opt.step, self.layout, self.config,
+            self.running_stats, X, Y, w, self._loss, opt.code, opt.hyper, work, mode,
+            self.dropout_seed, self._no_weights,
+        )  # fmt: skip
 
     def fit(self, X, Y, epochs=1, **kwargs):
         """Train on ``(X, Y)``; see :func:`fastnn.training.fit` for the options."""

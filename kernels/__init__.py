@@ -44,8 +44,8 @@ with the same signatures, for testing and for callers who know their shapes.
 Whole networks, batch normalization, optimizers
 -----------------------------------------------
 ``fastnn.kernels.network`` runs whole networks kept in one flat parameter buffer:
-``network_forward``, ``network_loss``, ``network_gradients``, ``train_step``,
-``fit_epochs`` and ``predict_blocks``; see its docstring for the ``layout``,
+``network_forward``, ``network_loss``, ``train_step`` (a whole step, or the gradients
+alone), ``fit_epochs`` and ``predict_blocks``; see its docstring for the ``layout``,
 ``config`` and ``stats`` arrays that describe a network. ``normalization`` holds
 dropout masks and batch normalization (PyTorch's ``BatchNorm1d``); ``optimizers``
 the fused SGD, Adam and AdamW updates; ``explain`` input gradients, gradient × input

@@ -8,7 +8,7 @@ the epilogue right after a row is computed, while it is still in cache.
 
 import numpy as np
 
-from .config import jit
+from .config import internal, public
 
 IDENTITY = 0
 SIGMOID = 1
@@ -31,8 +31,8 @@ ACTIVATIONS = {
 }
 
 
-@jit
-def bias_activation_row(row, b, act):
+@internal
+def _bias_activation_row(row, b, act):
     """Overwrite ``row`` with ``act(row + b)``.
 
     Parameters
@@ -87,8 +87,8 @@ def bias_activation_row(row, b, act):
             row[j] *= inv
 
 
-@jit
-def activation_grad_row(a, d, act):
+@internal
+def _activation_grad_row(a, d, act):
     """Turn ``d`` = dL/dA into dL/dZ in place, using the forward output ``a``.
 
     Parameters
@@ -125,3 +125,7 @@ def activation_grad_row(a, d, act):
             dot += a[j] * d[j]
         for j in range(n):
             d[j] = a[j] * (d[j] - dot)
+
+
+bias_activation_row = public(_bias_activation_row)
+activation_grad_row = public(_activation_grad_row)

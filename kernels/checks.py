@@ -6,7 +6,7 @@ allocate nothing and stop at the first bad value.
 
 import numpy as np
 
-from .config import jit
+from .config import internal, jit, public
 from .losses import BCE, CROSS_ENTROPY
 
 OK = 0
@@ -15,8 +15,8 @@ OUT_OF_RANGE = 2  # BCE targets outside [0, 1]
 NOT_DISTRIBUTION = 3  # cross-entropy rows negative or not summing to 1
 
 
-@jit
-def check_finite(A):
+@internal
+def _check_finite(A):
     """``OK`` if every entry of the 2-D array ``A`` is finite, else ``NOT_FINITE``."""
     for i in range(A.shape[0]):
         for j in range(A.shape[1]):
@@ -25,8 +25,8 @@ def check_finite(A):
     return OK
 
 
-@jit
-def check_targets(Y, loss):
+@internal
+def _check_targets(Y, loss):
     """Check 2-D targets ``Y`` for the loss code ``loss``; returns a status code.
 
     Finite everywhere; in [0, 1] for BCE; for cross-entropy non-negative rows whose
@@ -48,10 +48,14 @@ def check_targets(Y, loss):
     return OK
 
 
+check_finite = public(_check_finite)
+check_targets = public(_check_targets)
+
+
 @jit
 def check_batch(X, Y, loss):
     """:func:`check_finite` on ``X``, then :func:`check_targets` on ``Y``: one call."""
-    status = check_finite(X)
+    status = _check_finite(X)
     if status != OK:
         return status
-    return check_targets(Y, loss)
+    return _check_targets(Y, loss)

@@ -14,9 +14,9 @@ nothing and validate nothing (the Python layer does that, once).
 
 import numpy as np
 
-from .activations import activation_grad_row, bias_activation_row
-from .config import jit
-from .normalization import dropout_grad_row, dropout_row
+from .activations import _activation_grad_row, _bias_activation_row
+from .config import inlined, internal, jit, public
+from .normalization import _dropout_grad_row, _dropout_row
 
 #: The dispatchers use BLAS when ``n_samples * n_in * n_out`` is at least this many
 #: multiply-adds. Chosen by ``benchmarks/switch_point.py`` on the team VM (AMD EPYC,
@@ -35,17 +35,17 @@ from .normalization import dropout_grad_row, dropout_row
 BLAS_MIN_MACS = 4096
 
 
-@jit
-def epilogue_row(out, i, b, act, dropped, key, p):
+@internal
+def _epilogue_row(out, i, b, act, dropped, key, p):
     """Row ``i``: ``out[i] = act(out[i] + b)``, then, when ``p > 0``, inverted dropout
     into ``dropped[i]`` (the mask drawn from ``key``, see
     :mod:`fastnn.kernels.normalization`), while the row is in cache."""
-    bias_activation_row(out[i], b, act)
+    _bias_activation_row(out[i], b, act)
     if p > 0:
-        dropout_row(out[i], dropped[i], key, i * out.shape[1], p)
+        _dropout_row(out[i], dropped[i], key, i * out.shape[1], p)
 
 
-@jit
+@internal
 def _forward_loops(X, W, b, act, out, dropped, key, p):
     n_samples, n_in = X.shape
     n_out = W.shape[1]
@@ -58,20 +58,20 @@ def _forward_loops(X, W, b, act, out, dropped, key, p):
             x = X[i, k]
             for j in range(n_out):
                 row[j] += x * W[k, j]
-        epilogue_row(out, i, b, act, dropped, key, p)
+        _epilogue_row(out, i, b, act, dropped, key, p)
     return out
 
 
-@jit
+@internal
 def _forward_blas(X, W, b, act, out, dropped, key, p):
     np.dot(X, W, out)
     for i in range(out.shape[0]):
-        epilogue_row(out, i, b, act, dropped, key, p)
+        _epilogue_row(out, i, b, act, dropped, key, p)
     return out
 
 
-@jit
-def dense_forward_dropout(X, W, b, act, out, dropped, key, p):
+@inlined
+def _dense_forward_dropout(X, W, b, act, out, dropped, key, p):
     """:func:`dense_forward`, with inverted dropout fused into its epilogue.
 
     ``out`` receives ``act(X @ W + b)`` and ``dropped`` (same shape) the output after
@@ -82,6 +82,9 @@ def dense_forward_dropout(X, W, b, act, out, dropped, key, p):
     if X.shape[0] * X.shape[1] * W.shape[1] >= BLAS_MIN_MACS:
         return _forward_blas(X, W, b, act, out, dropped, key, p)
     return _forward_loops(X, W, b, act, out, dropped, key, p)
+
+
+dense_forward_dropout = public(_dense_forward_dropout)
 
 
 @jit
@@ -117,11 +120,11 @@ def dense_forward(X, W, b, act, out):
     Picks the loop or the BLAS path by size (:data:`BLAS_MIN_MACS`). See
     :func:`dense_forward_loops` for the parameters.
     """
-    return dense_forward_dropout(X, W, b, act, out, out, np.uint64(0), 0.0)
+    return _dense_forward_dropout(X, W, b, act, out, out, np.uint64(0), 0.0)
 
 
-@jit
-def activation_dropout_grad(out, d_out, act, key, p):
+@internal
+def _activation_dropout_grad(out, d_out, act, key, p):
     """``d_out``: dL/d(output after dropout) in, dL/dZ out, in one pass over rows.
 
     Each row goes back through the dropout mask of ``key`` (when ``p > 0``), then
@@ -129,11 +132,11 @@ def activation_dropout_grad(out, d_out, act, key, p):
     """
     for i in range(out.shape[0]):
         if p > 0:
-            dropout_grad_row(d_out[i], key, i * out.shape[1], p)
-        activation_grad_row(out[i], d_out[i], act)
+            _dropout_grad_row(d_out[i], key, i * out.shape[1], p)
+        _activation_grad_row(out[i], d_out[i], act)
 
 
-@jit
+@internal
 def _bias_grad(dZ, db):
     zero = db.dtype.type(0)
     for j in range(db.shape[0]):
@@ -143,9 +146,9 @@ def _bias_grad(dZ, db):
             db[j] += dZ[i, j]
 
 
-@jit
+@internal
 def _backward_loops(X, W, out, d_out, act, dW, db, dX, key, p):
-    activation_dropout_grad(out, d_out, act, key, p)
+    _activation_dropout_grad(out, d_out, act, key, p)
     n_samples, n_in = X.shape
     n_out = W.shape[1]
     zero = dW.dtype.type(0)
@@ -171,9 +174,9 @@ def _backward_loops(X, W, out, d_out, act, dW, db, dX, key, p):
             dX[i, k] = acc
 
 
-@jit
+@internal
 def _backward_blas(X, W, out, d_out, act, dW, db, dX, key, p):
-    activation_dropout_grad(out, d_out, act, key, p)
+    _activation_dropout_grad(out, d_out, act, key, p)
     if dW.size != 0:
         np.dot(X.T, d_out, dW)
     _bias_grad(d_out, db)
@@ -181,8 +184,8 @@ def _backward_blas(X, W, out, d_out, act, dW, db, dX, key, p):
         np.dot(d_out, W.T, dX)
 
 
-@jit
-def dense_backward_dropout(X, W, out, d_out, act, dW, db, dX, key, p):
+@inlined
+def _dense_backward_dropout(X, W, out, d_out, act, dW, db, dX, key, p):
     """:func:`dense_backward` for a layer whose output went through inverted dropout.
 
     ``d_out`` is the gradient with respect to the output *after* dropout; each row is
@@ -193,6 +196,9 @@ def dense_backward_dropout(X, W, out, d_out, act, dW, db, dX, key, p):
         _backward_blas(X, W, out, d_out, act, dW, db, dX, key, p)
     else:
         _backward_loops(X, W, out, d_out, act, dW, db, dX, key, p)
+
+
+dense_backward_dropout = public(_dense_backward_dropout)
 
 
 @jit
@@ -235,4 +241,4 @@ def dense_backward(X, W, out, d_out, act, dW, db, dX):
 
     See :func:`dense_backward_loops` for the parameters and what is written.
     """
-    dense_backward_dropout(X, W, out, d_out, act, dW, db, dX, np.uint64(0), 0.0)
+    _dense_backward_dropout(X, W, out, d_out, act, dW, db, dX, np.uint64(0), 0.0)

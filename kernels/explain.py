@@ -35,19 +35,19 @@ validate nothing; :mod:`fastnn.explain` is the checked interface.
 
 import numpy as np
 
-from .activations import IDENTITY, activation_grad_row
-from .config import jit
-from .dense import dense_backward
+from .activations import IDENTITY, _activation_grad_row
+from .config import internal, jit, public
+from .dense import _dense_backward_dropout
 from .network import (
     ACT,
     INFERENCE,
     N_IN,
     N_OUT,
     NORM,
+    _layer_params,
+    _network_forward,
     _slab,
     _slab_size,
-    layer_params,
-    network_forward,
 )
 
 
@@ -60,7 +60,7 @@ def _net_size(layout, m):
     return total
 
 
-@jit
+@internal
 def _block_rows(layout, work_size):
     """Rows per block that fit in ``work_size`` entries (at least 1)."""
     n_in = layout[0, N_IN]
@@ -74,7 +74,7 @@ def workspace_size(layout, n_rows):
     return int(_net_size(layout, n_rows)) + 2 * int(n_rows) * int(layout[0, N_IN])
 
 
-@jit
+@internal
 def _rows(A, start, m):
     """Rows ``start:start + m`` of the C-contiguous 2-D ``A``, as a C-contiguous
     view."""
@@ -83,7 +83,7 @@ def _rows(A, start, m):
     return flat[start * n_cols : (start + m) * n_cols].reshape((m, n_cols))
 
 
-@jit
+@internal
 def _resolve_targets(P, target, start):
     """Replace negative ``target[start + r]`` with the argmax of ``P[r]``."""
     for r in range(P.shape[0]):
@@ -95,7 +95,7 @@ def _resolve_targets(P, target, start):
             target[start + r] = best
 
 
-@jit
+@internal
 def _slab_offsets(layout, m, layer):
     """Where layer ``layer``'s slab starts in the network's workspace for ``m`` rows."""
     start = 0
@@ -104,7 +104,7 @@ def _slab_offsets(layout, m, layer):
     return start
 
 
-@jit
+@internal
 def _backward_from_target(params, layout, grads, X, net, target, start, dX):
     """``dX[r] = d A_L[r, target[start + r]] / d X[r]`` after an inference forward
     pass of ``X`` into the network workspace ``net``."""
@@ -119,29 +119,30 @@ def _backward_from_target(params, layout, grads, X, net, target, start, dX):
             D[r, j] = zero
         D[r, target[start + r]] = one
     no_dw = grads[:0].reshape((0, 0))  # weight gradients are not needed here
+    no_mask = np.uint64(0)  # no dropout in inference
     for layer in range(n_layers - 1, -1, -1):
         n_out = layout[layer, N_OUT]
         A, D, _, _, scale, _ = _slab(net, begin, m, n_out)
-        W, _ = layer_params(params, layout, layer)
-        _, db = layer_params(grads, layout, layer)
+        W, _ = _layer_params(params, layout, layer)
+        _, db = _layer_params(grads, layout, layer)
         act = layout[layer, ACT]
         if layout[layer, NORM] != 0:
             # batch norm in inference: A = act(scale * Z + shift), so dL/dZ is
             # scale * act'(A) * dL/dA
             for r in range(m):
-                activation_grad_row(A[r], D[r], act)
+                _activation_grad_row(A[r], D[r], act)
                 for j in range(n_out):
                     D[r, j] *= scale[j]
             act = IDENTITY
         if layer > 0:
             begin = _slab_offsets(layout, m, layer - 1)
             A_in, D_in, _, _, _, _ = _slab(net, begin, m, layout[layer, N_IN])
-            dense_backward(A_in, W, A, D, act, no_dw, db, D_in)
+            _dense_backward_dropout(A_in, W, A, D, act, no_dw, db, D_in, no_mask, 0.0)
         else:
-            dense_backward(X, W, A, D, act, no_dw, db, dX)
+            _dense_backward_dropout(X, W, A, D, act, no_dw, db, dX, no_mask, 0.0)
 
 
-@jit
+@internal
 def _block(layout, work, m, n_in):
     """The views of ``work`` for a block of ``m`` rows: network workspace, path, dX."""
     size = _net_size(layout, m)
@@ -151,9 +152,9 @@ def _block(layout, work, m, n_in):
     return net, path, dX
 
 
-@jit
+@internal
 def _forward(params, layout, config, stats, X, net):
-    return network_forward(
+    return _network_forward(
         params,
         layout,
         config,
@@ -166,8 +167,8 @@ def _forward(params, layout, config, stats, X, net):
     )
 
 
-@jit
-def input_gradients(params, layout, config, stats, X, target, work, grads, out):
+@internal
+def _input_gradients(params, layout, config, stats, X, target, work, grads, out):
     """Gradient of each row's target output activation with respect to its input.
 
     Parameters
@@ -197,13 +198,16 @@ def input_gradients(params, layout, config, stats, X, target, work, grads, out):
     return out
 
 
+input_gradients = public(_input_gradients)
+
+
 @jit
 def gradient_x_input(params, layout, config, stats, X, target, work, grads, out):
     """Gradient × input: :func:`input_gradients` multiplied by ``X`` element-wise.
 
     Same parameters; ``out`` is overwritten with ``X * d A_L[i, target[i]] / d X``.
     """
-    input_gradients(params, layout, config, stats, X, target, work, grads, out)
+    _input_gradients(params, layout, config, stats, X, target, work, grads, out)
     for i in range(X.shape[0]):
         for k in range(X.shape[1]):
             out[i, k] *= X[i, k]

@@ -13,7 +13,7 @@ dL/dZ for the layer's pre-activation directly as ``(P - Y) / N``, never dividing
 
 import numpy as np
 
-from .config import jit
+from .config import internal, public
 
 LOG_MIN = -100.0
 EPSILON = 1e-12
@@ -26,13 +26,13 @@ CROSS_ENTROPY = 2
 LOSSES = {"mse": MSE, "bce": BCE, "cross_entropy": CROSS_ENTROPY}
 
 
-@jit
+@internal
 def _clamped_log(p):
     return max(np.log(p), LOG_MIN)
 
 
-@jit
-def mse_loss(P, Y, dP):
+@internal
+def _mse_loss(P, Y, dP):
     """Mean squared error ``mean((P - Y)**2)`` over all elements.
 
     Parameters
@@ -57,8 +57,8 @@ def mse_loss(P, Y, dP):
     return total / P.size
 
 
-@jit
-def bce_loss(P, Y, dP):
+@internal
+def _bce_loss(P, Y, dP):
     """Binary cross-entropy ``-mean(y log p + (1 - y) log(1 - p))`` over all elements.
 
     Parameters
@@ -87,8 +87,8 @@ def bce_loss(P, Y, dP):
     return total / P.size
 
 
-@jit
-def cross_entropy_loss(P, Y, dP):
+@internal
+def _cross_entropy_loss(P, Y, dP):
     """Cross-entropy ``-sum(Y * log P) / n_samples``.
 
     Parameters
@@ -116,8 +116,8 @@ def cross_entropy_loss(P, Y, dP):
     return total / n_samples
 
 
-@jit
-def sigmoid_bce_delta(P, Y, dZ):
+@internal
+def _sigmoid_bce_delta(P, Y, dZ):
     """Binary cross-entropy on sigmoid outputs, with the fused gradient.
 
     Parameters
@@ -147,8 +147,8 @@ def sigmoid_bce_delta(P, Y, dZ):
     return total / P.size
 
 
-@jit
-def softmax_cross_entropy_delta(P, Y, dZ):
+@internal
+def _softmax_cross_entropy_delta(P, Y, dZ):
     """Cross-entropy on softmax outputs, with the fused gradient.
 
     Parameters
@@ -175,3 +175,10 @@ def softmax_cross_entropy_delta(P, Y, dZ):
             total -= y * _clamped_log(p)
             dZ[i, j] = (p - y) * inv_n
     return total / n_samples
+
+
+mse_loss = public(_mse_loss)
+bce_loss = public(_bce_loss)
+cross_entropy_loss = public(_cross_entropy_loss)
+sigmoid_bce_delta = public(_sigmoid_bce_delta)
+softmax_cross_entropy_delta = public(_softmax_cross_entropy_delta)

@@ -25,37 +25,36 @@ a training step costs no heap allocation whatever the depth.
 ``mode`` is ``INFERENCE`` (running statistics, no dropout), ``TRAINING`` (batch
 statistics, dropout) or ``TRAINING_UPDATE`` (the same, and the running statistics
 move). Dropout masks are drawn from ``(seed, step, layer)``, ``step`` being the
-optimizer's step count, so :func:`network_gradients` sees the masks the next
-:func:`train_step` will use.
+optimizer's step count, so the gradients (:func:`train_step` outside
+``TRAINING_UPDATE``) see the masks the next step will use.
 """
 
 import numpy as np
 
 from .activations import IDENTITY, SIGMOID, SOFTMAX
-from .config import jit
+from .config import inlined, internal, jit, public
 from .dense import (
-    activation_dropout_grad,
-    dense_backward_dropout,
-    dense_forward,
-    dense_forward_dropout,
-    epilogue_row,
+    _activation_dropout_grad,
+    _dense_backward_dropout,
+    _dense_forward_dropout,
+    _epilogue_row,
 )
 from .losses import (
     BCE,
     CROSS_ENTROPY,
-    bce_loss,
-    cross_entropy_loss,
-    mse_loss,
-    sigmoid_bce_delta,
-    softmax_cross_entropy_delta,
+    _bce_loss,
+    _cross_entropy_loss,
+    _mse_loss,
+    _sigmoid_bce_delta,
+    _softmax_cross_entropy_delta,
 )
 from .normalization import (
-    batch_norm_backward,
-    batch_norm_inference,
-    batch_norm_train,
-    dropout_key,
+    _batch_norm_backward,
+    _batch_norm_inference,
+    _batch_norm_train,
+    _dropout_key,
 )
-from .optimizers import optimizer_update
+from .optimizers import _optimizer_update
 
 N_IN, N_OUT, OFFSET, ACT, NORM, STATS = range(6)
 DROPOUT, BN_MOMENTUM, BN_EPS = range(3)
@@ -71,8 +70,8 @@ def workspace_size(layout, n_samples):
     return int(np.sum(4 * n_samples * n_out + 2 * n_out))
 
 
-@jit
-def layer_params(params, layout, layer):
+@internal
+def _layer_params(params, layout, layer):
     """Views ``W`` of shape (n_in, n_out) and ``b`` of shape (n_out,) of one layer.
 
     Also works on a gradient buffer laid out like ``params``.
@@ -85,20 +84,24 @@ def layer_params(params, layout, layer):
     return W, b
 
 
-@jit
-def norm_params(params, layout, layer):
+@internal
+def _norm_params(params, layout, layer):
     """Views ``gamma`` and ``beta`` of a batch-normalized layer."""
     n_out = layout[layer, N_OUT]
     start = layout[layer, OFFSET] + (layout[layer, N_IN] + 1) * n_out
     return params[start : start + n_out], params[start + n_out : start + 2 * n_out]
 
 
-@jit
+layer_params = public(_layer_params)
+norm_params = public(_norm_params)
+
+
+@internal
 def _slab_size(n, n_out):
     return 4 * n * n_out + 2 * n_out
 
 
-@jit
+@internal
 def _slab(work, start, n, n_out):
     """One layer's workspace: A, D, Ad (dropped out), H (n, n_out) and two vectors."""
     nn = n * n_out
@@ -111,13 +114,13 @@ def _slab(work, start, n, n_out):
     return A, D, Ad, H, u, v
 
 
-@jit
+@internal
 def _dropout_rate(config, layer, mode):
     return config[layer, DROPOUT] if mode != INFERENCE else 0.0
 
 
-@jit
-def network_forward(params, layout, config, stats, X, work, mode, seed, step):
+@inlined
+def _network_forward(params, layout, config, stats, X, work, mode, seed, step):
     """Run every layer on ``X``; returns a view of the last layer's output.
 
     Parameters
@@ -137,54 +140,58 @@ def network_forward(params, layout, config, stats, X, work, mode, seed, step):
     """
     n = X.shape[0]
     prev = X
-    start = 0
+    start = np.int64(0)  # not 0: a literal would compile _slab twice
     for layer in range(layout.shape[0]):
         n_out = layout[layer, N_OUT]
         A, _, Ad, H, u, v = _slab(work, start, n, n_out)
-        W, b = layer_params(params, layout, layer)
+        W, b = _layer_params(params, layout, layer)
         act = layout[layer, ACT]
         p = _dropout_rate(config, layer, mode)
-        key = dropout_key(seed, step, layer) if p > 0 else np.uint64(0)
+        key = _dropout_key(seed, step, layer) if p > 0 else np.uint64(0)
         if layout[layer, NORM] == 0:
-            dense_forward_dropout(prev, W, b, act, A, Ad, key, p)
+            _dense_forward_dropout(prev, W, b, act, A, Ad, key, p)
         else:
-            gamma, beta = norm_params(params, layout, layer)
+            gamma, beta = _norm_params(params, layout, layer)
             so = layout[layer, STATS]
             running = stats[so : so + 2 * n_out].reshape((2, n_out))
             eps = config[layer, BN_EPS]
-            dense_forward(prev, W, b, _NO_ACTIVATION[0], A)
+            no_dropout = np.uint64(0)
+            _dense_forward_dropout(prev, W, b, _NO_ACTIVATION[0], A, A, no_dropout, 0.0)
             if mode == INFERENCE:
-                batch_norm_inference(A, running, gamma, beta, eps, u, v)
+                _batch_norm_inference(A, running, gamma, beta, eps, u, v)
                 shift = v
             else:
-                batch_norm_train(A, H, u, v, eps, running, config[layer, BN_MOMENTUM],
+                _batch_norm_train(A, H, u, v, eps, running, config[layer, BN_MOMENTUM],
                                  mode == TRAINING_UPDATE)  # fmt: skip
                 for i in range(n):
                     for j in range(n_out):
                         A[i, j] = gamma[j] * H[i, j]
                 shift = beta
             for i in range(n):
-                epilogue_row(A, i, shift, act, Ad, key, p)
+                _epilogue_row(A, i, shift, act, Ad, key, p)
         prev = Ad if p > 0 else A
         start += _slab_size(n, n_out)
     return prev
 
 
-@jit
-def _loss_delta(P, Y, loss, act, D):
+network_forward = public(_network_forward)
+
+
+@internal
+def _loss_and_delta(P, Y, loss, act, D):
     if loss == BCE and act == SIGMOID:
-        return sigmoid_bce_delta(P, Y, D), IDENTITY
+        return _sigmoid_bce_delta(P, Y, D), IDENTITY
     if loss == CROSS_ENTROPY and act == SOFTMAX:
-        return softmax_cross_entropy_delta(P, Y, D), IDENTITY
+        return _softmax_cross_entropy_delta(P, Y, D), IDENTITY
     if loss == BCE:
-        return bce_loss(P, Y, D), act
+        return _bce_loss(P, Y, D), act
     if loss == CROSS_ENTROPY:
-        return cross_entropy_loss(P, Y, D), act
-    return mse_loss(P, Y, D), act
+        return _cross_entropy_loss(P, Y, D), act
+    return _mse_loss(P, Y, D), act
 
 
-@jit
-def loss_delta(P, Y, loss, act, D, sample_weight):
+@inlined
+def _loss_delta(P, Y, loss, act, D, sample_weight):
     """Loss of the output ``P`` against ``Y``, and the delta for the last layer.
 
     Writes into ``D`` the fused dL/dZ = ``(P - Y) / N`` for sigmoid + BCE and softmax +
@@ -197,13 +204,13 @@ def loss_delta(P, Y, loss, act, D, sample_weight):
     weighted average). Pass an empty array for the plain mean.
     """
     if sample_weight.size == 0:
-        return _loss_delta(P, Y, loss, act, D)
+        return _loss_and_delta(P, Y, loss, act, D)
     n, n_out = P.shape
     total = 0.0
     back = act
     for i in range(n):
         rows = slice(i, i + 1)
-        value, back = _loss_delta(P[rows], Y[rows], loss, act, D[rows])
+        value, back = _loss_and_delta(P[rows], Y[rows], loss, act, D[rows])
         w = sample_weight[i]
         total += w * value
         scale = w / n
@@ -212,27 +219,30 @@ def loss_delta(P, Y, loss, act, D, sample_weight):
     return total / n, back
 
 
+loss_delta = public(_loss_delta)
+
+
 @jit
 def network_loss(
     params, layout, config, stats, X, Y, sample_weight, loss, work, mode, seed, step
 ):
-    """The loss of the network on ``(X, Y)``, as :func:`network_gradients` computes it.
+    """The loss of the network on ``(X, Y)``, as :func:`train_step` computes it.
 
-    Arguments as for :func:`network_gradients`; the running statistics are not
-    updated whatever ``mode`` says.
+    Arguments as for :func:`train_step`, ``step`` being the step count itself (an
+    int); the running statistics are not updated whatever ``mode`` says.
     """
     if mode == TRAINING_UPDATE:
         mode = TRAINING
-    P = network_forward(params, layout, config, stats, X, work, mode, seed, step)
+    P = _network_forward(params, layout, config, stats, X, work, mode, seed, step)
     n, n_out = P.shape
     D = _slab(work, _last_slab_start(layout, n), n, n_out)[1]
-    value, _ = loss_delta(
+    value, _ = _loss_delta(
         P, Y, loss, layout[layout.shape[0] - 1, ACT], D, sample_weight
     )
     return value
 
 
-@jit
+@internal
 def _last_slab_start(layout, n):
     start = 0
     for layer in range(layout.shape[0] - 1):
@@ -240,16 +250,27 @@ def _last_slab_start(layout, n):
     return start
 
 
-@jit
-def network_gradients(
-    params, grads, layout, config, stats, X, Y, sample_weight, loss, work, mode, seed,
-    step,
+@inlined
+def _train_step(
+    params, grads, state, step, layout, config, stats, X, Y, sample_weight, loss, opt,
+    hyper, work, mode, seed, backup,
 ):  # fmt: skip
-    """Forward, loss and backward: fills ``grads`` (laid out like ``params``).
+    """One training step on the batch ``(X, Y)``, or its gradients only.
+
+    Forward, loss and backward fill ``grads`` (laid out like ``params``). In mode
+    ``TRAINING_UPDATE`` the running statistics of batch normalization move and the
+    optimizer with code ``opt`` then updates ``params`` (see
+    :func:`~fastnn.kernels.optimizers.optimizer_update`); in the other modes nothing
+    but ``grads`` and ``work`` is written. A whole step and the gradients alone are one
+    compiled function, so that a model compiles one of them, not two.
 
     Parameters
     ----------
     params, grads : ndarray of shape (n_params,)
+    state : ndarray of shape (2, n_params)
+        The optimizer's state.
+    step : int64 ndarray of shape (1,)
+        The optimizer's step count (it also selects the dropout masks).
     layout, config, stats
         The network (see the module docstring).
     X : ndarray of shape (n_samples, n_in)
@@ -257,25 +278,33 @@ def network_gradients(
         Targets (one-hot rows for cross-entropy).
     sample_weight : ndarray of shape (n_samples,) or (0,)
         Per-sample weights of the loss (see :func:`loss_delta`); empty for none.
-    loss : int
-        Loss code (``MSE``, ``BCE``, ``CROSS_ENTROPY``).
+    loss, opt : int
+        Loss code (``MSE``, ``BCE``, ``CROSS_ENTROPY``) and optimizer code.
+    hyper : float64 ndarray
+        The optimizer's hyperparameters.
     work : ndarray of shape (>= workspace_size(layout, n_samples),)
-    mode, seed, step
-        As for :func:`network_forward`.
+    mode : int
+        ``TRAINING_UPDATE`` for a step; ``TRAINING`` or ``INFERENCE`` for gradients
+        with dropout and batch statistics, or without.
+    seed : int
+        Selects the dropout masks.
+    backup : ndarray of shape (n_params,) or (0,)
+        When not empty, receives the parameters from before the update.
 
     Returns
     -------
     float
-        The loss before any update. When it is not finite, backward is skipped and
-        ``grads`` is left as it was.
+        The loss before any update. When it is not finite, backward and the update
+        are skipped: ``params``, ``grads`` and ``state`` are left as they were (the
+        running statistics of batch normalization have moved).
     """
     n = X.shape[0]
     n_layers = layout.shape[0]
-    P = network_forward(params, layout, config, stats, X, work, mode, seed, step)
+    P = _network_forward(params, layout, config, stats, X, work, mode, seed, step[0])
     start = _last_slab_start(layout, n)
     n_out = layout[n_layers - 1, N_OUT]
     D = _slab(work, start, n, n_out)[1]
-    value, last_act = loss_delta(
+    value, last_act = _loss_delta(
         P, Y, loss, layout[n_layers - 1, ACT], D, sample_weight
     )
     if not np.isfinite(value):
@@ -286,14 +315,14 @@ def network_gradients(
         A, D, _, H, _, inv_std = _slab(work, start, n, n_out)
         act = last_act if layer == n_layers - 1 else layout[layer, ACT]
         p = _dropout_rate(config, layer, mode)
-        key = dropout_key(seed, step, layer) if p > 0 else np.uint64(0)
-        W, _ = layer_params(params, layout, layer)
-        dW, db = layer_params(grads, layout, layer)
+        key = _dropout_key(seed, step[0], layer) if p > 0 else np.uint64(0)
+        W, _ = _layer_params(params, layout, layer)
+        dW, db = _layer_params(grads, layout, layer)
         if layout[layer, NORM] != 0:
-            activation_dropout_grad(A, D, act, key, p)
-            gamma, _ = norm_params(params, layout, layer)
-            d_gamma, d_beta = norm_params(grads, layout, layer)
-            batch_norm_backward(D, H, gamma, inv_std, d_gamma, d_beta)
+            _activation_dropout_grad(A, D, act, key, p)
+            gamma, _ = _norm_params(params, layout, layer)
+            d_gamma, d_beta = _norm_params(grads, layout, layer)
+            _batch_norm_backward(D, H, gamma, inv_std, d_gamma, d_beta)
             act = IDENTITY
             p = 0.0  # the mask is already applied
         if layer > 0:
@@ -301,35 +330,18 @@ def network_gradients(
             start = start - _slab_size(n, n_in)
             A_in, D_in, Ad_in, _, _, _ = _slab(work, start, n, n_in)
             inp = Ad_in if _dropout_rate(config, layer - 1, mode) > 0 else A_in
-            dense_backward_dropout(inp, W, A, D, act, dW, db, D_in, key, p)
+            _dense_backward_dropout(inp, W, A, D, act, dW, db, D_in, key, p)
         else:
-            dense_backward_dropout(X, W, A, D, act, dW, db, no_dx, key, p)
+            _dense_backward_dropout(X, W, A, D, act, dW, db, no_dx, key, p)
+    if mode == TRAINING_UPDATE:
+        _optimizer_update(opt, params, grads, state, step, hyper, layout, backup)
     return value
 
 
-@jit
-def train_step(
-    params, grads, state, step, layout, config, stats, X, Y, sample_weight, loss, opt,
-    hyper, work, seed,
-):  # fmt: skip
-    """One optimizer step on the batch ``(X, Y)``; returns the loss before it.
-
-    :func:`network_gradients` in ``TRAINING_UPDATE`` mode, then
-    :func:`~fastnn.kernels.optimizers.optimizer_update` with optimizer code ``opt``,
-    ``state`` of shape (2, n_params), ``step`` an int64 array of length 1 and
-    ``hyper`` the float64 hyperparameters. When the loss is not finite nothing is
-    updated (but the running statistics of batch normalization).
-    """
-    value = network_gradients(
-        params, grads, layout, config, stats, X, Y, sample_weight, loss, work,
-        np.int64(TRAINING_UPDATE), seed, step[0],
-    )  # fmt: skip
-    if np.isfinite(value):
-        optimizer_update(opt, params, grads, state, step, hyper, layout, params[:0])
-    return value
+train_step = public(_train_step)
 
 
-@jit
+@internal
 def _gather_rows(src, order, start, dst):
     for r in range(dst.shape[0]):
         i = order[start + r]
@@ -393,20 +405,29 @@ def fit_epochs(
             else:
                 for r in range(m):
                     wb[r] = sample_weight[order[epoch, start + r]]
-            value = network_gradients(
-                params, grads, layout, config, stats, xb, yb, wb, loss, work,
-                np.int64(TRAINING_UPDATE), seed, step[0],
+            value = _train_step(
+                params, grads, state, step, layout, config, stats, xb, yb, wb, loss,
+                opt, hyper, work, np.int64(TRAINING_UPDATE), seed, backup,
             )  # fmt: skip
             if not np.isfinite(value):
                 epoch_losses[epoch] = value
                 if restorable:
-                    params[:] = backup
+                    for i in range(params.shape[0]):  # not params[:] = (see _copy_rows)
+                        params[i] = backup[i]
                 return epoch
-            optimizer_update(opt, params, grads, state, step, hyper, layout, backup)
             restorable = True
             total += value * m
         epoch_losses[epoch] = total / n
     return -1
+
+
+@internal
+def _copy_rows(src, dst, start):
+    """``dst[start:start + len(src)] = src`` as a loop: slice assignment would compile
+    Numba's shape-mismatch message formatter (about 2 s cold) into the caller."""
+    for i in range(src.shape[0]):
+        for j in range(src.shape[1]):
+            dst[start + i, j] = src[i, j]
 
 
 @jit
@@ -434,7 +455,7 @@ def predict_blocks(params, layout, config, stats, X, work, out):
     for start in range(0, n, block):
         m = min(block, n - start)
         xb = flat_x[start * n_in : (start + m) * n_in].reshape((m, n_in))
-        P = network_forward(
+        P = _network_forward(
             params,
             layout,
             config,
@@ -445,5 +466,5 @@ def predict_blocks(params, layout, config, stats, X, work, out):
             np.int64(0),
             np.int64(0),
         )
-        out[start : start + m] = P
+        _copy_rows(P, out, start)
     return out

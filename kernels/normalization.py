@@ -13,7 +13,7 @@ the running statistics. ``gamma`` and ``beta`` are learned.
 
 import numpy as np
 
-from .config import jit
+from .config import internal, jit, public
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -21,7 +21,7 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 _TO_UNIT = 1.0 / 9007199254740992.0  # 2**-53
 
 
-@jit
+@internal
 def _splitmix64(x):
     x = x + _GOLDEN
     x = (x ^ (x >> np.uint64(30))) * _MIX1
@@ -29,52 +29,52 @@ def _splitmix64(x):
     return x ^ (x >> np.uint64(31))
 
 
-@jit
-def dropout_key(seed, step, layer):
+@internal
+def _dropout_key(seed, step, layer):
     """A 64-bit key for the masks of one layer at one training step."""
     k = _splitmix64(np.uint64(seed))
     k = _splitmix64(k ^ np.uint64(step))
     return _splitmix64(k ^ np.uint64(layer))
 
 
-@jit
-def dropout_keep(key, index, p):
+@internal
+def _dropout_keep(key, index, p):
     """Whether unit ``index`` (sample * n_out + unit) is kept under rate ``p``."""
     u = (_splitmix64(np.uint64(key) ^ np.uint64(index)) >> np.uint64(11)) * _TO_UNIT
     return u >= p
 
 
-@jit
-def dropout_row(a, out, key, base, p):
+@internal
+def _dropout_row(a, out, key, base, p):
     """``out = a * mask / (1 - p)`` for one row; unit ``j`` has index ``base + j``."""
     scale = a.dtype.type(1.0 / (1.0 - p))
     zero = a.dtype.type(0)
     for j in range(a.shape[0]):
-        out[j] = a[j] * scale if dropout_keep(key, base + j, p) else zero
+        out[j] = a[j] * scale if _dropout_keep(key, base + j, p) else zero
 
 
-@jit
-def dropout_grad_row(d, key, base, p):
+@internal
+def _dropout_grad_row(d, key, base, p):
     """``d *= mask / (1 - p)`` in place for one row: the gradient through the mask."""
-    dropout_row(d, d, key, base, p)
+    _dropout_row(d, d, key, base, p)
 
 
 @jit
 def dropout_forward(A, D, key, p):
     """``D = A * mask / (1 - p)``, the mask drawn from ``key``; ``A`` is kept."""
     for i in range(A.shape[0]):
-        dropout_row(A[i], D[i], key, i * A.shape[1], p)
+        _dropout_row(A[i], D[i], key, i * A.shape[1], p)
 
 
 @jit
 def dropout_backward(d, key, p):
     """``d *= mask / (1 - p)`` in place: the gradient through the same mask."""
     for i in range(d.shape[0]):
-        dropout_grad_row(d[i], key, i * d.shape[1], p)
+        _dropout_grad_row(d[i], key, i * d.shape[1], p)
 
 
-@jit
-def batch_norm_train(Z, Zhat, mean, inv_std, eps, running, momentum, update):
+@internal
+def _batch_norm_train(Z, Zhat, mean, inv_std, eps, running, momentum, update):
     """Normalize ``Z`` by its batch statistics: ``Zhat = (Z - mean) * inv_std``.
 
     Parameters
@@ -116,8 +116,8 @@ def batch_norm_train(Z, Zhat, mean, inv_std, eps, running, momentum, update):
             Zhat[i, j] = (Z[i, j] - mean[j]) * inv_std[j]
 
 
-@jit
-def batch_norm_inference(Z, running, gamma, beta, eps, scale, shift):
+@internal
+def _batch_norm_inference(Z, running, gamma, beta, eps, scale, shift):
     """Fold the running statistics into a scale and a shift: ``Z *= scale`` in place.
 
     Writes ``scale = gamma / sqrt(running_var + eps)`` and
@@ -133,8 +133,8 @@ def batch_norm_inference(Z, running, gamma, beta, eps, scale, shift):
             Z[i, j] *= scale[j]
 
 
-@jit
-def batch_norm_backward(d, Zhat, gamma, inv_std, d_gamma, d_beta):
+@internal
+def _batch_norm_backward(d, Zhat, gamma, inv_std, d_gamma, d_beta):
     """Exact batch-norm backward, in place.
 
     On entry ``d`` = dL/dY for ``Y = gamma * Zhat + beta``; on exit dL/dZ:
@@ -153,3 +153,9 @@ def batch_norm_backward(d, Zhat, gamma, inv_std, d_gamma, d_beta):
         k = gamma[j] * inv_std[j] / n
         for i in range(n):
             d[i, j] = k * (n * d[i, j] - s - Zhat[i, j] * sz)
+
+
+dropout_key = public(_dropout_key)
+batch_norm_train = public(_batch_norm_train)
+batch_norm_inference = public(_batch_norm_inference)
+batch_norm_backward = public(_batch_norm_backward)

@@ -11,7 +11,7 @@ normalization's ``gamma`` and ``beta``).
 
 import numpy as np
 
-from .config import jit
+from .config import internal, public
 
 SGD = 0
 ADAM = 1
@@ -26,8 +26,8 @@ LR, MOMENTUM, NESTEROV, BETA1, BETA2, EPS, WEIGHT_DECAY, DECAY_BIAS = range(
 )
 
 
-@jit
-def optimizer_update(opt, params, grads, state, step, hyper, layout, backup):
+@internal
+def _optimizer_update(opt, params, grads, state, step, hyper, layout, backup):
     """One update of every parameter by the optimizer with code ``opt``.
 
     ``SGD``: ``g += wd p``; ``buf = momentum buf + g`` (``buf`` starts at zero, which
@@ -85,7 +85,11 @@ def optimizer_update(opt, params, grads, state, step, hyper, layout, backup):
         m = state[0, a:b]
         v = state[1, a:b]
         if keep:
-            backup[a:b] = p
+            # a loop, not ``backup[a:b] = p``: slice assignment compiles Numba's
+            # shape-mismatch message formatter (2 s cold) into every caller
+            saved = backup[a:b]
+            for i in range(p.shape[0]):
+                saved[i] = p[i]
         wd = dtype(decay)
         if opt == ADAMW:
             shrink = dtype(1.0 - hyper[LR] * decay)
@@ -115,3 +119,6 @@ def optimizer_update(opt, params, grads, state, step, hyper, layout, backup):
                 m[i] = mi
                 v[i] = vi
                 p[i] -= step_size * mi / (np.sqrt(vi) * inv_sqrt_bc2 + eps)
+
+
+optimizer_update = public(_optimizer_update)

@@ -3,6 +3,7 @@
 import textwrap
 
 import numpy as np
+import pytest
 from numba import njit
 
 from fastnn import kernels as K
@@ -128,3 +129,41 @@ def test_backward_skips_dW_when_empty(dtype, rng):
             backward(X, W, out, d.copy(), K.TANH, *skip)
             np.testing.assert_array_equal(skip[1], full[1])
             np.testing.assert_array_equal(skip[2], full[2])
+
+
+KERNEL_MODULES = ("activations", "checks", "dense", "explain", "losses", "network",
+                  "normalization", "optimizers")  # fmt: skip
+
+
+def _dispatchers():
+    import importlib
+
+    from numba.core.registry import CPUDispatcher
+
+    for name in KERNEL_MODULES:
+        module = importlib.import_module(f"fastnn.kernels.{name}")
+        for attr, value in vars(module).items():
+            if isinstance(value, CPUDispatcher) and value.__module__ == module.__name__:
+                yield f"{name}.{attr}", value
+
+
+def test_only_private_kernels_lack_a_python_entry_point():
+    """A kernel compiled without its Python wrapper crashes the interpreter when
+    Python calls it: every such kernel has a private name, every public name has
+    the wrapper (its ``public`` twin, for the internal ones)."""
+    kernels = list(_dispatchers())
+    if not kernels:
+        pytest.skip("kernels are plain functions (NUMBA_DISABLE_JIT=1)")
+    internal, public = [], []
+    for name, kernel in kernels:
+        no_entry = kernel.targetoptions.get("no_cpython_wrapper", False)
+        (internal if no_entry else public).append(name)
+        if no_entry:
+            assert name.split(".")[1].startswith("_"), name
+    assert len(internal) > 30 and len(public) > 25, (internal, public)
+    # each internal kernel with a public twin: the twin is a separate dispatcher
+    from fastnn.kernels import network
+
+    assert network.train_step is not network._train_step
+    assert network.train_step.py_func.__code__ is network._train_step.py_func.__code__
+    assert network.train_step.__name__ == "train_step"
