@@ -163,7 +163,13 @@ class MLP:
     # -- pickling (for transport only: files on disk are .npz, see fastnn.io) ------
 
     def __getstate__(self):
-        state = self.__dict__.copy()
+        # A consistent snapshot even while another thread trains the model: what a
+        # step writes is copied under the model's lock (pickling reads it later).
+        with self._lock:
+            state = self.__dict__.copy()
+            for name in ("params", "running_stats"):
+                state[name] = state[name].copy()
+            state["optimizer"] = self.optimizer.snapshot()
         del state["_lock"], state["_workspaces"]
         # weights/biases are views of params; rebuilt so they stay views after loading
         for name in ("weights", "biases", "_grad_w", "_grad_b"):

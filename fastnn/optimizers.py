@@ -5,6 +5,7 @@ shape ``(2, n_params)`` and a step count; the update is one fused loop in
 :mod:`fastnn.kernels.optimizers`. An optimizer instance belongs to one model.
 """
 
+import copy
 import weakref
 
 import numpy as np
@@ -54,6 +55,15 @@ class Optimizer:
 
     def __setstate__(self, state):
         self.__dict__.update(writable(state))
+
+    def snapshot(self):
+        """A copy with its own state arrays, bound to no model (for pickling)."""
+        twin = copy.copy(self)  # through __getstate__: no owner
+        for name in ("state", "step", "_hyper"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(twin, name, value.copy())
+        return twin
 
     @property
     def hyper(self):

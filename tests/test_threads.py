@@ -5,8 +5,11 @@ Whether two threads are *faster* than one is a timing question: see
 ``benchmarks/threads.py``, never a test.
 """
 
+import hashlib
+import pickle
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -147,6 +150,43 @@ def test_loss_and_gradients_alongside_training_stay_consistent():
     results = _run_in_threads(3, work)
     assert results[1] | results[2] <= possible
     np.testing.assert_array_equal(threaded.params, serial.params)
+
+
+def _fingerprint(model):
+    opt = model.optimizer
+    parts = (model.params, model.running_stats, opt.state, opt.step)
+    return hashlib.blake2b(b"".join(p.tobytes() for p in parts)).digest()
+
+
+def test_pickling_while_another_thread_trains_gives_a_consistent_model():
+    """A pickle taken while another thread trains holds the parameters and optimizer
+    state of one step, never a mix of two (the step runs without the GIL)."""
+    model = fastnn.MLP([256, 256, 10], loss="cross_entropy", seed=0)
+    X, y = _data(64)
+    X = np.tile(X, 4)  # 256 features
+    after = {0: _fingerprint(model)}  # step count -> the model after that step
+    done = threading.Event()
+
+    def train():
+        for _ in range(150):
+            model.train_step(X, y)
+            after[int(model.optimizer.step[0])] = _fingerprint(model)
+        done.set()
+
+    trainer = threading.Thread(target=train)
+    trainer.start()
+    checked = 0
+    try:
+        while not done.is_set() or checked < 20:
+            copy = pickle.loads(pickle.dumps(model))
+            step = int(copy.optimizer.step[0])
+            while step not in after:  # the trainer records it right after the step
+                time.sleep(0)
+            assert _fingerprint(copy) == after[step], f"torn at step {step}"
+            checked += 1
+    finally:
+        trainer.join()
+    assert checked >= 20
 
 
 # -- BLAS threads: one inside fastnn's big calls, the user's count outside -----------
