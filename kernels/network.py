@@ -60,7 +60,7 @@ N_IN, N_OUT, OFFSET, ACT, NORM, STATS = range(6)
 DROPOUT, BN_MOMENTUM, BN_EPS = range(3)
 INFERENCE, TRAINING, TRAINING_UPDATE = range(3)
 # IDENTITY as a run-time value: a literal argument would make Numba compile a second,
-# literal-specialized copy of the whole dense_forward chain (measured: +4 s cold).
+# literal-specialized copy of _dense_forward_dropout and below (measured: +4 s cold).
 _NO_ACTIVATION = np.array([IDENTITY])
 
 
