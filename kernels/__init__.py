@@ -4,7 +4,7 @@ Every public kernel is an ``@njit(nogil=True, cache=True)`` function (flags in
 :mod:`fastnn.kernels.config`) that can be called from Python *or from your own
 ``@njit`` code*. The private ones (a leading underscore) are compiled without a
 Python entry point, to compile faster: call them from compiled code only (from
-Python they crash the interpreter).
+Python they raise ``TypeError``).
 
 Kernels take C-contiguous float32 or float64 arrays of one dtype, write into outputs
 that the caller allocated, allocate nothing and validate nothing: shapes, dtypes and

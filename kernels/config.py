@@ -31,6 +31,7 @@ import types
 import warnings
 
 from numba import njit
+from numba.core.registry import CPUDispatcher
 
 FASTMATH = frozenset({"reassoc", "contract", "nsz", "arcp"})
 
@@ -100,6 +101,24 @@ def jit(func):
 INTERNAL = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
 
 
+class _InternalKernel(CPUDispatcher):
+    """An :func:`internal` kernel: Numba's dispatcher, minus the call from Python."""
+
+    def __call__(self, *args, **kwargs):
+        public_name = self.__name__.lstrip("_")
+        raise TypeError(
+            f"{self.__module__}.{self.__name__} is internal to fastnn.kernels and has "
+            f"no Python entry point: call it from compiled code, or call the public "
+            f"kernel ({public_name}, if there is one) from Python"
+        )
+
+
+def _refuse_python_calls(kernel):
+    if isinstance(kernel, CPUDispatcher):  # not under NUMBA_DISABLE_JIT
+        kernel.__class__ = _InternalKernel
+    return kernel
+
+
 def internal(func):
     """Compile ``func`` as a kernel that only other kernels call.
 
@@ -107,11 +126,11 @@ def internal(func):
     Python and one to take its address, and they cost as much to compile as a small
     kernel. A kernel that only compiled code calls needs neither: leaving them out
     of the ~35 helpers under a training step took its cold compile from 14.0 s to
-    11.5 s on the team VM. Calling such a function from Python crashes the
-    interpreter (Numba does not check), so every internal kernel has a private
-    name; :func:`public` makes the twin that Python may call.
+    11.5 s on the team VM. Numba would crash the interpreter if Python called such a
+    function, so internal kernels have private names and refuse calls from Python
+    with a ``TypeError``; :func:`public` makes the twin that Python may call.
     """
-    return njit(**JIT, **INTERNAL)(func)
+    return _refuse_python_calls(njit(**JIT, **INTERNAL)(func))
 
 
 def inlined(func):
@@ -128,7 +147,7 @@ def inlined(func):
     the small helpers that many kernels call made it slower (12 s), as each copy
     is compiled anew.
     """
-    return njit(**JIT, **INTERNAL, inline="always")(func)
+    return _refuse_python_calls(njit(**JIT, **INTERNAL, inline="always")(func))
 
 
 def public(kernel):

@@ -161,6 +161,14 @@ def test_only_private_kernels_lack_a_python_entry_point():
         if no_entry:
             assert name.split(".")[1].startswith("_"), name
     assert len(internal) > 30 and len(public) > 25, (internal, public)
+    # called from Python, an internal kernel refuses, compiled or not (it would crash)
+    from fastnn.kernels import activations
+
+    X, W, b, out = np.ones((2, 3)), np.ones((3, 4)), np.ones(4), np.empty((2, 4))
+    K.dense_forward(X, W, b, K.SIGMOID, out)  # compiles _bias_activation_row
+    assert activations._bias_activation_row.overloads
+    with pytest.raises(TypeError, match="no Python entry point"):
+        activations._bias_activation_row(out[0], b, K.SIGMOID)
     # each internal kernel with a public twin: the twin is a separate dispatcher
     from fastnn.kernels import network
 
