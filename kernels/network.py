@@ -105,13 +105,10 @@ def _slab_size(n, n_out):
 def _slab(work, start, n, n_out):
     """One layer's workspace: A, D, Ad (dropped out), H (n, n_out) and two vectors."""
     nn = n * n_out
-    A = work[start : start + nn].reshape((n, n_out))
-    D = work[start + nn : start + 2 * nn].reshape((n, n_out))
-    Ad = work[start + 2 * nn : start + 3 * nn].reshape((n, n_out))
-    H = work[start + 3 * nn : start + 4 * nn].reshape((n, n_out))
+    blocks = work[start : start + 4 * nn].reshape((4, n, n_out))  # 1 reshape, not 4
     u = work[start + 4 * nn : start + 4 * nn + n_out]
     v = work[start + 4 * nn + n_out : start + 4 * nn + 2 * n_out]
-    return A, D, Ad, H, u, v
+    return blocks[0], blocks[1], blocks[2], blocks[3], u, v
 
 
 @internal
