@@ -46,32 +46,18 @@ from .network import (
     NORM,
     _layer_params,
     _network_forward,
+    _rows_that_fit,
     _slab,
-    _slab_size,
+    _slab_start,
 )
-
-
-@jit
-def _net_size(layout, m):
-    """Entries of the network's workspace for ``m`` rows."""
-    total = 0
-    for layer in range(layout.shape[0]):
-        total += _slab_size(m, layout[layer, N_OUT])
-    return total
-
-
-@internal
-def _block_rows(layout, work_size):
-    """Rows per block that fit in ``work_size`` entries (at least 1)."""
-    n_in = layout[0, N_IN]
-    fixed = _net_size(layout, 0)
-    per_row = _net_size(layout, 1) - fixed + 2 * n_in
-    return max(1, (work_size - fixed) // per_row)
+from .network import workspace_size as network_workspace_size
 
 
 def workspace_size(layout, n_rows):
-    """Length of the ``work`` buffer for blocks of ``n_rows`` rows."""
-    return int(_net_size(layout, n_rows)) + 2 * int(n_rows) * int(layout[0, N_IN])
+    """Length of the ``work`` buffer for blocks of ``n_rows`` rows: the network's
+    workspace, then a block's path points and input gradients."""
+    per_block = 2 * int(n_rows) * int(layout[0, N_IN])
+    return network_workspace_size(layout, n_rows) + per_block
 
 
 @internal
@@ -96,21 +82,12 @@ def _resolve_targets(P, target, start):
 
 
 @internal
-def _slab_offsets(layout, m, layer):
-    """Where layer ``layer``'s slab starts in the network's workspace for ``m`` rows."""
-    start = 0
-    for before in range(layer):
-        start += _slab_size(m, layout[before, N_OUT])
-    return start
-
-
-@internal
 def _backward_from_target(params, layout, grads, X, net, target, start, dX):
     """``dX[r] = d A_L[r, target[start + r]] / d X[r]`` after an inference forward
     pass of ``X`` into the network workspace ``net``."""
     m = X.shape[0]
     n_layers = layout.shape[0]
-    begin = _slab_offsets(layout, m, n_layers - 1)
+    begin = _slab_start(layout, m, n_layers - 1)
     A, D, _, _, scale, _ = _slab(net, begin, m, layout[n_layers - 1, N_OUT])
     zero = D.dtype.type(0)
     one = D.dtype.type(1)
@@ -135,7 +112,7 @@ def _backward_from_target(params, layout, grads, X, net, target, start, dX):
                     D[r, j] *= scale[j]
             act = IDENTITY
         if layer > 0:
-            begin = _slab_offsets(layout, m, layer - 1)
+            begin = _slab_start(layout, m, layer - 1)
             A_in, D_in, _, _, _, _ = _slab(net, begin, m, layout[layer, N_IN])
             _dense_backward_dropout(A_in, W, A, D, act, no_dw, db, D_in, no_mask, 0.0)
         else:
@@ -145,7 +122,7 @@ def _backward_from_target(params, layout, grads, X, net, target, start, dX):
 @internal
 def _block(layout, work, m, n_in):
     """The views of ``work`` for a block of ``m`` rows: network workspace, path, dX."""
-    size = _net_size(layout, m)
+    size = _slab_start(layout, m, layout.shape[0])
     net = work[:size]
     path = work[size : size + m * n_in].reshape((m, n_in))
     dX = work[size + m * n_in : size + 2 * m * n_in].reshape((m, n_in))
@@ -184,7 +161,7 @@ def _input_gradients(params, layout, config, stats, X, target, work, grads, out)
     out
     """
     n, n_in = X.shape
-    block = _block_rows(layout, work.shape[0])
+    block = _rows_that_fit(layout, work.shape[0], 2 * n_in)
     for start in range(0, n, block):
         m = min(block, n - start)
         xb = _rows(X, start, m)
@@ -246,7 +223,7 @@ def integrated_gradients(
     n, n_in = X.shape
     dtype = out.dtype.type
     shared = baseline.shape[0] == 1
-    block = _block_rows(layout, work.shape[0])
+    block = _rows_that_fit(layout, work.shape[0], 2 * n_in)
     scale = dtype(1.0 / steps)
     for start in range(0, n, block):
         m = min(block, n - start)

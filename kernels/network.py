@@ -112,6 +112,26 @@ def _slab(work, start, n, n_out):
 
 
 @internal
+def _slab_start(layout, n, layer):
+    """Where layer ``layer``'s slab starts in the workspace for ``n`` rows; with
+    ``layer = n_layers``, the size of that workspace."""
+    start = 0
+    for before in range(layer):
+        start += _slab_size(n, layout[before, N_OUT])
+    return start
+
+
+@internal
+def _rows_that_fit(layout, work_size, extra_per_row):
+    """How many rows (at least 1) a workspace of ``work_size`` entries holds, each
+    row taking ``extra_per_row`` entries besides the network's slabs."""
+    n_layers = layout.shape[0]
+    fixed = _slab_start(layout, 0, n_layers)
+    per_row = _slab_start(layout, 1, n_layers) - fixed + extra_per_row
+    return max(1, (work_size - fixed) // per_row)
+
+
+@internal
 def _dropout_rate(config, layer, mode):
     return config[layer, DROPOUT] if mode != INFERENCE else 0.0
 
@@ -232,19 +252,11 @@ def network_loss(
         mode = TRAINING
     P = _network_forward(params, layout, config, stats, X, work, mode, seed, step)
     n, n_out = P.shape
-    D = _slab(work, _last_slab_start(layout, n), n, n_out)[1]
+    D = _slab(work, _slab_start(layout, n, layout.shape[0] - 1), n, n_out)[1]
     value, _ = _loss_delta(
         P, Y, loss, layout[layout.shape[0] - 1, ACT], D, sample_weight
     )
     return value
-
-
-@internal
-def _last_slab_start(layout, n):
-    start = 0
-    for layer in range(layout.shape[0] - 1):
-        start += _slab_size(n, layout[layer, N_OUT])
-    return start
 
 
 @inlined
@@ -298,7 +310,7 @@ def _train_step(
     n = X.shape[0]
     n_layers = layout.shape[0]
     P = _network_forward(params, layout, config, stats, X, work, mode, seed, step[0])
-    start = _last_slab_start(layout, n)
+    start = _slab_start(layout, n, n_layers - 1)
     n_out = layout[n_layers - 1, N_OUT]
     D = _slab(work, start, n, n_out)[1]
     value, last_act = _loss_delta(
@@ -442,12 +454,7 @@ def predict_blocks(params, layout, config, stats, X, work, out):
     out : ndarray of shape (n_samples, n_out)
     """
     n, n_in = X.shape
-    per_row = 0
-    fixed = 0
-    for layer in range(layout.shape[0]):
-        per_row += 4 * layout[layer, N_OUT]
-        fixed += 2 * layout[layer, N_OUT]
-    block = max(1, (work.shape[0] - fixed) // per_row)
+    block = _rows_that_fit(layout, work.shape[0], 0)
     flat_x = X.reshape(n * n_in)
     for start in range(0, n, block):
         m = min(block, n - start)
