@@ -408,15 +408,21 @@ class MLP:
             raise ValueError(f"sample_weight must have a positive sum, got {total!r}")
         return w * (n_samples / w.sum()) if normalize else w
 
+    def _check_training_input(self, X, Y, sample_weight):
+        """``(X, Y, sample_weight)`` checked for a training call: the arrays the
+        kernels take, the weights scaled to mean 1 (empty for none)."""
+        X, Y = self._check_XY(X, Y)
+        w = self.check_sample_weight(sample_weight, X.shape[0])
+        self._check_batch_norm_batch(X.shape[0])
+        return X, Y, w
+
     def loss(self, X, Y, sample_weight=None) -> float:
         """The loss on ``(X, Y)``, exactly as :meth:`train_step` computes it.
 
         ``sample_weight`` of shape (n_samples,) makes it the weighted average of the
         per-sample losses.
         """
-        X, Y = self._check_XY(X, Y)
-        w = self.check_sample_weight(sample_weight, X.shape[0])
-        self._check_batch_norm_batch(X.shape[0])
+        X, Y, w = self._check_training_input(X, Y, sample_weight)
         with self._lock, self._blas_threads(X.shape[0]):
             work = self._workspace(X.shape[0])
             return float(
@@ -433,9 +439,7 @@ class MLP:
         dW : list of ndarray shaped like ``weights``
         db : list of ndarray shaped like ``biases``
         """
-        X, Y = self._check_XY(X, Y)
-        w = self.check_sample_weight(sample_weight, X.shape[0])
-        self._check_batch_norm_batch(X.shape[0])
+        X, Y, w = self._check_training_input(X, Y, sample_weight)
         with self._lock, self._blas_threads(X.shape[0]):
             work = self._workspace(X.shape[0])
             value = self._step_kernel(X, Y, w, work, self._mode)  # updates nothing
@@ -458,9 +462,7 @@ class MLP:
         DivergenceError
             If the loss is NaN or inf; the model and optimizer are then unchanged.
         """
-        X, Y = self._check_XY(X, Y)
-        w = self.check_sample_weight(sample_weight, X.shape[0])
-        self._check_batch_norm_batch(X.shape[0])
+        X, Y, w = self._check_training_input(X, Y, sample_weight)
         with self._lock, self._blas_threads(X.shape[0]):
             work = self._workspace(X.shape[0])
             value = self._step_kernel(X, Y, w, work, knet.TRAINING_UPDATE)
@@ -475,7 +477,7 @@ class MLP:
         return knet.train_step(
             self.params, self.grads, opt.state, opt.step, self.layout, self.config,
             self.running_stats, X, Y, w, self._loss, opt.code, opt.hyper, work, mode,
-            self.dropout_seed, self._no_weights,
+            self.dropout_seed, self._no_weights,  # an empty backup: none kept
         )  # fmt: skip
 
     def fit(self, X, Y, epochs=1, **kwargs):
