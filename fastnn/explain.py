@@ -140,7 +140,7 @@ def integrated_gradients(model, X, baseline=None, steps=50, target=None) -> np.n
 
 def _prepare(model, X, target):
     mlp = _get_mlp(model)
-    X = _check_X(mlp, X, "X")
+    X = mlp._check_X(X)
     return mlp, X, _check_target(mlp, target, X.shape[0])
 
 
@@ -159,16 +159,6 @@ def _get_mlp(model) -> MLP:
         "model must be a fastnn.MLP or a fitted estimator with a model_ attribute, "
         f"got {type(model).__name__}"
     )
-
-
-def _check_X(mlp, X, name, ndim=2):
-    X = v.as_float_array(X, mlp.dtype, name, ndim=ndim)
-    if X.shape[-1] != mlp.sizes[0]:
-        raise ValueError(
-            f"{name} has {X.shape[-1]} features but the model takes {mlp.sizes[0]} "
-            f"(shape {X.shape})"
-        )
-    return X
 
 
 def _check_target(mlp, target, n_samples):
@@ -209,8 +199,8 @@ def _check_baseline(mlp, baseline, X):
         return np.zeros((1, X.shape[1]), mlp.dtype)
     array = np.asarray(baseline)
     if array.ndim == 1:
-        return _check_X(mlp, array, "baseline", ndim=1)[None, :]
-    array = _check_X(mlp, array, "baseline")
+        return mlp._check_X(array, "baseline", ndim=1)[None, :]
+    array = mlp._check_X(array, "baseline")
     if array.shape[0] not in (1, X.shape[0]):
         raise ValueError(
             f"baseline must have shape ({X.shape[1]},), (1, {X.shape[1]}) or "

@@ -259,11 +259,13 @@ class MLP:
 
     # -- validation -----------------------------------------------------------------
 
-    def _check_X(self, X, name="X"):
-        X = v.as_float_array(X, self.dtype, name)
-        if X.shape[1] != self.sizes[0]:
+    def _check_X(self, X, name="X", ndim=2):
+        """Inputs (rows of features; one row when ``ndim`` is 1) as the kernels take
+        them."""
+        X = v.as_float_array(X, self.dtype, name, ndim=ndim)
+        if X.shape[-1] != self.sizes[0]:
             raise ValueError(
-                f"{name} has {X.shape[1]} features but the model takes "
+                f"{name} has {X.shape[-1]} features but the model takes "
                 f"{self.sizes[0]} (shape {X.shape})"
             )
         return X
