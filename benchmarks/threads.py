@@ -14,7 +14,7 @@ takes the cores that would have made it faster).
 ``--blas``: ``train_step`` per case of ``fastnn.bench.CASES``, BLAS at one thread
 (threadpoolctl) against its default (``OPENBLAS_NUM_THREADS`` must be unset), in
 interleaved rounds of one process, with fastnn's one-BLAS-thread guard
-(``fastnn.kernels.config.ONE_BLAS_THREAD``) on and off. Needs threadpoolctl.
+(``fastnn.kernels.blas.ONE_BLAS_THREAD``) on and off. Needs threadpoolctl.
 
     python benchmarks/threads.py [--threads 1,2] [--seconds 1.0] [--repeat 3]
     python benchmarks/threads.py --blas [--repeat 11]
@@ -38,7 +38,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 import fastnn  # noqa: E402
-from fastnn.kernels import config  # noqa: E402
+from fastnn.kernels import blas  # noqa: E402
 
 # (name, sizes, hidden, output, loss, batch)
 CASES = [
@@ -162,7 +162,7 @@ def blas_threads(args):
 
     from fastnn.bench import CASES as BENCH_CASES
 
-    if any(os.environ.get(name) for name in config._THREAD_VARIABLES):
+    if any(os.environ.get(name) for name in blas._THREAD_VARIABLES):
         sys.exit("unset OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, ... to measure this")
     names = args.cases.split(",")
     rounds = max(args.repeat, 5)
@@ -183,7 +183,7 @@ def blas_threads(args):
             X, Y = case.data(dtype)
             cells = []
             for guard in (False, True):
-                config.ONE_BLAS_THREAD = guard
+                blas.ONE_BLAS_THREAD = guard
                 model = case.model(dtype)
 
                 def step(model=model, X=X, Y=Y):
@@ -200,7 +200,7 @@ def blas_threads(args):
                 a, b = statistics.median(one) * 1e6, statistics.median(default) * 1e6
                 cells.append(f"{a:>10.1f}{b:>10.1f}{b / a:>10.2f}")
             print(f"{name:<10}{dtype:<8}" + "".join(cells))
-    config.ONE_BLAS_THREAD = True
+    blas.ONE_BLAS_THREAD = True
 
 
 def main(argv=None):

@@ -1,8 +1,9 @@
 """fastnn: fast multilayer perceptrons on the CPU, compiled with Numba."""
 
 from . import explain, kernels
+from .errors import DivergenceError
 from .io import load
-from .model import MLP, DivergenceError
+from .model import MLP
 from .optimizers import SGD, Adam, AdamW, Optimizer
 from .plotting import plot_history
 

@@ -21,7 +21,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from .model import MLP, DivergenceError
+from .errors import DivergenceError
+from .model import MLP
 from .optimizers import SGD, Adam
 
 #: scikit-learn's activation names -> fastnn's.

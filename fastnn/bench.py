@@ -51,7 +51,6 @@ from fastnn._peers import (
     numpy_step,
     torch_step,
 )
-from fastnn.kernels import network as knet
 
 
 @dataclass(frozen=True)
@@ -132,38 +131,14 @@ def fastnn_step(case, dtype, X, Y):
     return lambda: model.train_step(X, Y)
 
 
-def kernel_arguments(model, X, Y):
-    """The step kernel and the arguments ``model.train_step(X, Y)`` passes to it.
-
-    Captured from one real call (which also compiles the kernel), so they are exactly
-    what the API passes, already checked and converted, whatever the kernel's
-    signature: calling ``kernel(*args)`` again repeats the step without the API.
-    Returns ``(kernel, args, loss)``, the loss being that of the captured step.
-    """
-    kernel, captured = knet.train_step, []
-
-    def spy(*args):
-        captured.append(args)
-        return kernel(*args)
-
-    knet.train_step = spy
-    try:
-        loss = model.train_step(X, Y)
-    finally:
-        knet.train_step = kernel
-    if len(captured) != 1:
-        raise RuntimeError("model.train_step did not call kernels.network.train_step")
-    return kernel, captured[0], loss
-
-
 def kernel_step(case, dtype, X, Y):
     """``kernels.network.train_step`` on the arguments the API would pass it."""
-    kernel, args, loss = kernel_arguments(case.model(dtype), X, Y)
+    kernel, args = case.model(dtype).step_arguments(X, Y)
 
     def step():
         return kernel(*args)
 
-    step.first_loss = loss  # the captured call was the first step
+    step.first_loss = float(step())  # the first step, which also compiles it
     return step
 
 

@@ -63,9 +63,7 @@ def input_gradients(model, X, target=None) -> np.ndarray:
     """
     mlp, X, target = _prepare(model, X, target)
     out = np.empty_like(X)
-    work, grads = _scratch(mlp, X.shape[0])
-    with mlp._blas_threads(min(X.shape[0], BLOCK_ROWS)):
-        return kexplain.input_gradients(*mlp._net, X, target, work, grads, out)
+    return _run(mlp, kexplain.input_gradients, X, target, out=out)
 
 
 def gradient_x_input(model, X, target=None) -> np.ndarray:
@@ -79,9 +77,7 @@ def gradient_x_input(model, X, target=None) -> np.ndarray:
     """
     mlp, X, target = _prepare(model, X, target)
     out = np.empty_like(X)
-    work, grads = _scratch(mlp, X.shape[0])
-    with mlp._blas_threads(min(X.shape[0], BLOCK_ROWS)):
-        return kexplain.gradient_x_input(*mlp._net, X, target, work, grads, out)
+    return _run(mlp, kexplain.gradient_x_input, X, target, out=out)
 
 
 def integrated_gradients(model, X, baseline=None, steps=50, target=None) -> np.ndarray:
@@ -128,11 +124,7 @@ def integrated_gradients(model, X, baseline=None, steps=50, target=None) -> np.n
     baseline = _check_baseline(mlp, baseline, X)
     steps = v.check_positive_int(steps, "steps")
     out = np.empty_like(X)
-    work, grads = _scratch(mlp, X.shape[0])
-    with mlp._blas_threads(min(X.shape[0], BLOCK_ROWS)):
-        return kexplain.integrated_gradients(
-            *mlp._net, X, baseline, target, steps, work, grads, out
-        )
+    return _run(mlp, kexplain.integrated_gradients, X, baseline, target, steps, out=out)
 
 
 # -- validation ------------------------------------------------------------------------
@@ -140,7 +132,7 @@ def integrated_gradients(model, X, baseline=None, steps=50, target=None) -> np.n
 
 def _prepare(model, X, target):
     mlp = _get_mlp(model)
-    X = mlp._check_X(X)
+    X = v.check_X(mlp, X)
     return mlp, X, _check_target(mlp, target, X.shape[0])
 
 
@@ -199,8 +191,8 @@ def _check_baseline(mlp, baseline, X):
         return np.zeros((1, X.shape[1]), mlp.dtype)
     array = np.asarray(baseline)
     if array.ndim == 1:
-        return mlp._check_X(array, "baseline", ndim=1)[None, :]
-    array = mlp._check_X(array, "baseline")
+        return v.check_X(mlp, array, "baseline", ndim=1)[None, :]
+    array = v.check_X(mlp, array, "baseline")
     if array.shape[0] not in (1, X.shape[0]):
         raise ValueError(
             f"baseline must have shape ({X.shape[1]},), (1, {X.shape[1]}) or "
@@ -209,8 +201,9 @@ def _check_baseline(mlp, baseline, X):
     return array
 
 
-def _scratch(mlp, n_samples):
-    """The ``work`` and ``grads`` buffers of one call."""
-    rows = min(n_samples, BLOCK_ROWS)
-    work = np.empty(kexplain.workspace_size(mlp.layout, rows), mlp.dtype)
-    return work, np.empty(mlp.params.size, mlp.dtype)
+def _run(mlp, kernel, X, *args, out):
+    """``kernel(network, X, *args, work, out)`` in blocks of :data:`BLOCK_ROWS`."""
+    return mlp.infer(
+        kernel, X, *args, out=out, block=BLOCK_ROWS,
+        workspace_size=kexplain.workspace_size,
+    )  # fmt: skip

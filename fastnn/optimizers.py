@@ -48,6 +48,10 @@ class Optimizer:
         self.state = np.zeros((2, n_params), dtype)
         self.step[0] = 0
 
+    def attach(self, owner):
+        """Belong to ``owner`` again, keeping the state (for an unpickled model)."""
+        self._owner = weakref.ref(owner)
+
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_owner"] = None  # a weak reference; the model rebinds it on unpickling
@@ -69,6 +73,12 @@ class Optimizer:
     def hyper(self):
         """float64 array of hyperparameters in the kernels' layout."""
         return self._hyper
+
+    @property
+    def kernel_state(self):
+        """``(code, hyper, state, step)``: the optimizer as the kernels take it
+        (:mod:`fastnn.kernels.optimizers`)."""
+        return self.code, self._hyper, self.state, self.step
 
     def get_config(self) -> dict:
         """Hyperparameters as a dict, enough to rebuild the optimizer."""

@@ -1,4 +1,4 @@
-"""``fit``: mini-batch training with the epoch loop in compiled code.
+"""The engine of :meth:`fastnn.MLP.fit`: mini-batch training, epochs in compiled code.
 
 The epochs run in chunks inside :func:`fastnn.kernels.network.fit_epochs`; Python
 regains control between chunks only for progress, validation, early stopping and
@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _validation as v
-from .kernels import SIGMOID, SOFTMAX
+from .errors import DivergenceError
+from .kernels import LOSSES, SIGMOID, SOFTMAX
 from .kernels import network as knet
-from .model import DivergenceError
+from .kernels.layout import ACT
 
 CHUNK_SECONDS = 0.25
 MAX_ORDER_ENTRIES = 1 << 22  # bounds the per-chunk array of sample orders
@@ -78,64 +79,16 @@ def fit(
     verbose=0,
     sample_weight=None,
 ):
-    """Train ``model`` on ``(X, Y)`` with mini-batches.
+    """:meth:`fastnn.MLP.fit` on ``model``: see it for the parameters.
 
-    Parameters
-    ----------
-    model : fastnn.MLP
-    X : array-like of shape (n_samples, n_in)
-    Y : array-like of shape (n_samples, n_out), or (n_samples,)
-        Targets; 1-D integer class labels for cross-entropy.
-    epochs : int, default 1
-    batch_size : int, default 32
-        Samples per step; the last batch of an epoch holds the remainder. Values above
-        ``n_samples`` mean one full batch.
-    shuffle : bool, default True
-        Visit the samples in a new random order each epoch (seeded by the model's
-        ``seed``: the same seed, data and thread count give bit-identical weights).
-    validation_data : tuple (X_val, Y_val), optional
-        Evaluated after every epoch: ``val_loss`` and, for softmax and sigmoid
-        outputs, ``val_accuracy``.
-    early_stopping : bool, default False
-        Stop when the monitored loss (``val_loss`` if given, else the training loss)
-        has not improved by more than ``min_delta`` for ``patience`` epochs, and
-        restore the parameters of the best epoch.
-    patience : int, default 10
-    min_delta : float, default 0.0
-    verbose : {0, 1, 2}, default 0
-        0 is silent; 1 shows a tqdm progress bar on a terminal (if tqdm is installed)
-        or a line per chunk of epochs otherwise; 2 prints one line per epoch.
-    sample_weight : array-like of shape (n_samples,), optional
-        Non-negative weights of the samples' losses, scaled to mean 1 over the data
-        set: an epoch's loss is then the weighted average of the per-sample losses.
-
-    Returns
-    -------
-    History
-
-    Raises
-    ------
-    DivergenceError
-        When the loss becomes NaN or inf. Training stops at that step; the model
-        keeps the last parameters whose loss was finite (the optimizer's state is not
-        rolled back). The exception's ``history`` attribute holds the epochs done.
-
-    Notes
-    -----
-    fit always trains with training behaviour (dropout, batch statistics), whatever
-    ``model.training`` says, and validates with inference behaviour.
-    Ctrl-C stops training cleanly between chunks of compiled epochs, keeping the
-    weights trained so far; the returned history has ``interrupted=True``.
+    ``model`` is a :class:`fastnn.MLP`, used through its documented attributes
+    (``network``, ``optimizer``, ``lock``, ``rng``, ``workspace``, ``blas_guard``).
     """
-    X, Y = model._check_XY(X, Y)
-    weights = model.check_sample_weight(sample_weight, X.shape[0])
+    X, Y = v.check_XY(model, X, Y)
+    weights = v.check_sample_weight(model, sample_weight, X.shape[0])
     epochs = v.check_positive_int(epochs, "epochs")
     batch_size = min(v.check_positive_int(batch_size, "batch_size"), X.shape[0])
-    if any(model.batch_norm) and (batch_size == 1 or X.shape[0] % batch_size == 1):
-        raise ValueError(
-            f"with batch normalization every batch needs at least 2 samples; "
-            f"{X.shape[0]} samples in batches of {batch_size} leave a batch of 1"
-        )
+    v.check_batches(model, X.shape[0], batch_size, training=True)
     patience = v.check_positive_int(patience, "patience")
     min_delta = v.check_real(min_delta, "min_delta", low=0.0)
     if verbose not in (0, 1, 2, False, True):
@@ -150,7 +103,7 @@ def fit(
             raise ValueError(
                 f"validation_data must be a pair (X_val, Y_val), got {got}"
             )
-        Xv, Yv = model._check_XY(*validation_data, names=("X_val", "Y_val"))
+        Xv, Yv = v.check_XY(model, *validation_data, names=("X_val", "Y_val"))
     per_epoch = validation_data is not None or early_stopping or verbose == 2
     return _Trainer(model, X, Y, weights, batch_size, bool(shuffle)).run(
         epochs,
@@ -170,7 +123,7 @@ class _Trainer:
         self.model, self.X, self.Y, self.weights = model, X, Y, weights
         self.batch_size, self.shuffle = batch_size, shuffle
         n_in, n_out = X.shape[1], Y.shape[1]
-        self.work = model._workspace(batch_size)
+        self.work = model.workspace(batch_size)
         self.batch = np.empty(batch_size * (n_in + n_out + 1), model.dtype)
         self.backup = np.empty_like(model.params)
         self.restorable = False
@@ -179,21 +132,24 @@ class _Trainer:
         n = self.X.shape[0]
         if not self.shuffle:
             return np.tile(np.arange(n, dtype=np.int64), (n_epochs, 1))
-        rng = self.model._rng
+        rng = self.model.rng
         return np.stack([rng.permutation(n) for _ in range(n_epochs)]).astype(np.int64)
 
     def run_chunk(self, n_epochs):
-        m, opt = self.model, self.model.optimizer
+        m = self.model
         losses = np.empty(n_epochs)
-        with m._lock, m._blas_threads(self.batch_size):
-            stop = knet.fit_epochs(
-                m.params, m.grads, opt.state, opt.step, m.layout, m.config,
-                m.running_stats, self.X, self.Y, self.weights, self.orders(n_epochs),
-                self.batch_size, m._loss, opt.code, opt.hyper, self.work, self.batch,
-                self.backup, self.restorable, m.dropout_seed, losses,
-            )  # fmt: skip
+        with m.lock, m.blas_guard(self.batch_size):
+            plan = (self.orders(n_epochs), self.batch_size, self.batch, self.restorable)
+            stop = knet.fit_epochs(*self.arguments(plan), losses)
         self.restorable = True
         return losses, stop
+
+    def arguments(self, plan):
+        """What :func:`fastnn.kernels.network.fit_epochs` takes, but the losses."""
+        m = self.model
+        return (m.network, m.optimizer.kernel_state, (self.X, self.Y, self.weights),
+                (m.grads, self.work, self.backup), LOSSES[m.loss_name], m.dropout_seed,
+                plan)  # fmt: skip
 
     def run(
         self,
@@ -270,8 +226,9 @@ def _evaluate(model, X, Y):
     pass (inference behaviour, as :meth:`MLP.predict`)."""
     P = model.predict(X)
     D = np.empty_like(P)  # the loss kernel writes its gradient here; unused
-    act = model.layout[-1, knet.ACT]
-    loss = float(knet.loss_delta(P, Y, model._loss, act, D, model._no_weights)[0])
+    act = model.layout[-1, ACT]
+    no_weights = v.check_sample_weight(model, None, 0)
+    loss = float(knet.loss_delta(P, Y, LOSSES[model.loss_name], act, D, no_weights)[0])
     if act == SOFTMAX:
         return loss, float(np.mean(P.argmax(1) == Y.argmax(1)))
     if act == SIGMOID:

@@ -28,7 +28,8 @@ dense_forward(X, W, b, act, out) -> out
 dense_backward(X, W, out, d_out, act, dW, db, dX) -> None
     Given ``out`` from the forward pass and ``d_out`` = dL/d(out), overwrites
     ``d_out`` with dL/dZ, writes ``dW = X.T @ dZ`` unless ``dW.size == 0``,
-    ``db = dZ.sum(0)`` and ``dX = dZ @ W.T`` unless ``dX.size == 0`` (pass
+    ``db = dZ.sum(0)`` unless ``db.size == 0`` and ``dX = dZ @ W.T`` unless
+    ``dX.size == 0`` (pass
     ``np.empty((0, 0), dtype)`` for the first layer, or for ``dW`` when only input
     gradients are wanted). For ``SOFTMAX`` this is the exact row-wise Jacobian-vector
     product. Derivatives come from the output ``out``; no pre-activation is stored.
@@ -38,7 +39,7 @@ dense_backward_dropout(X, W, out, d_out, act, dW, db, dX, key, p) -> None
     The same with inverted dropout at rate ``p`` fused into the epilogue (and its
     gradient): ``dropped`` receives the output after dropout; ``d_out`` is the
     gradient with respect to it. Masks come from ``key``
-    (``normalization.dropout_key(seed, step, layer)``), so backward recomputes them.
+    (``dropout.dropout_key(seed, step, layer)``), so backward recomputes them.
 
 Both pick one of two paths by size (``BLAS_MIN_MACS``): fused loops for small layers
 (``dense_forward_loops``, ``dense_backward_loops``) or ``np.dot`` into the output plus
@@ -49,11 +50,16 @@ Whole networks, batch normalization, optimizers
 -----------------------------------------------
 ``fastnn.kernels.network`` runs whole networks kept in one flat parameter buffer:
 ``network_forward``, ``network_loss``, ``train_step`` (a whole step, or the gradients
-alone), ``fit_epochs`` and ``predict_blocks``; see its docstring for the ``layout``,
-``config`` and ``stats`` arrays that describe a network. ``normalization`` holds
-dropout masks and batch normalization (PyTorch's ``BatchNorm1d``); ``optimizers``
-the fused SGD, Adam and AdamW updates; ``explain`` input gradients, gradient × input
-and integrated gradients over a whole batch.
+alone), ``fit_epochs`` and ``predict_blocks``. They take their arguments grouped in
+tuples: the network ``net = (params, layout, config, stats)``, whose layout
+``fastnn.kernels.layout`` describes (and computes: counts, offsets, views, workspace
+sizes), the optimizer ``optim = (code, hyper, state, step)`` and a batch
+``data = (X, Y, sample_weight)``; see their docstrings. ``fastnn.MLP.network`` and
+``fastnn.MLP.step_arguments`` give them for a model. ``dropout`` holds the dropout
+masks, ``batchnorm`` batch normalization (PyTorch's ``BatchNorm1d``), ``optimizers``
+the fused SGD, Adam and AdamW updates, ``explain`` input gradients, gradient × input
+and integrated gradients over a whole batch, and ``blas`` the guard that keeps the
+BLAS they call on one thread.
 
 Losses
 ------

@@ -16,7 +16,7 @@ import numpy as np
 
 from .activations import _activation_grad_row, _bias_activation_row
 from .config import inlined, internal, jit, public
-from .normalization import _dropout_grad_row, _dropout_row
+from .dropout import _dropout_grad_row, _dropout_row
 
 #: The dispatchers use BLAS when ``n_samples * n_in * n_out`` is at least this many
 #: multiply-adds. Chosen by ``benchmarks/switch_point.py`` on the team VM (AMD EPYC,
@@ -39,7 +39,7 @@ BLAS_MIN_MACS = 4096
 def _epilogue_row(out, i, b, act, dropped, key, p):
     """Row ``i``: ``out[i] = act(out[i] + b)``, then, when ``p > 0``, inverted dropout
     into ``dropped[i]`` (the mask drawn from ``key``, see
-    :mod:`fastnn.kernels.normalization`), while the row is in cache."""
+    :mod:`fastnn.kernels.dropout`), while the row is in cache."""
     _bias_activation_row(out[i], b, act)
     if p > 0:
         _dropout_row(out[i], dropped[i], key, i * out.shape[1], p)
@@ -76,7 +76,7 @@ def _dense_forward_dropout(X, W, b, act, out, dropped, key, p):
 
     ``out`` receives ``act(X @ W + b)`` and ``dropped`` (same shape) the output after
     dropout at rate ``p`` with the masks of ``key``
-    (:func:`~fastnn.kernels.normalization.dropout_key`). With ``p == 0``, ``dropped``
+    (:func:`~fastnn.kernels.dropout.dropout_key`). With ``p == 0``, ``dropped``
     is not touched.
     """
     if X.shape[0] * X.shape[1] * W.shape[1] >= BLAS_MIN_MACS:
@@ -138,6 +138,9 @@ def _activation_dropout_grad(out, d_out, act, key, p):
 
 @internal
 def _bias_grad(dZ, db):
+    """``db = dZ.sum(0)``, unless ``db`` is empty (input gradients only)."""
+    if db.size == 0:
+        return
     zero = db.dtype.type(0)
     for j in range(db.shape[0]):
         db[j] = zero
@@ -218,8 +221,8 @@ def dense_backward_loops(X, W, out, d_out, act, dW, db, dX):
         Activation code.
     dW : ndarray of shape (n_in, n_out) or of size 0
         Overwritten with ``X.T @ dZ``, unless ``dW.size == 0`` (input gradients only).
-    db : ndarray of shape (n_out,)
-        Overwritten with ``dZ.sum(axis=0)``.
+    db : ndarray of shape (n_out,) or of size 0
+        Overwritten with ``dZ.sum(axis=0)``, unless ``db.size == 0``.
     dX : ndarray of shape (n_samples, n_in) or of size 0
         Overwritten with ``dZ @ W.T``, unless ``dX.size == 0`` (the first layer).
     """

@@ -1,14 +1,9 @@
-"""Dropout and batch normalization, fused into a dense layer's epilogue and gradient.
+"""Dropout masks, fused into a dense layer's epilogue and its gradient.
 
-Dropout masks come from a counter-based hash of ``(seed, step, layer, sample, unit)``:
+Masks come from a counter-based hash of ``(seed, step, layer, sample, unit)``:
 the backward pass recomputes the forward pass's mask instead of storing it, and the
 same seed gives the same masks. Dropout is inverted: kept units are scaled by
 ``1 / (1 - p)`` in training, so inference needs no change.
-
-Batch normalization matches PyTorch's ``BatchNorm1d``: in training, the batch mean and
-biased variance normalize ``Z``; the running mean and the *unbiased* variance are
-updated as ``running = (1 - momentum) * running + momentum * batch``; inference uses
-the running statistics. ``gamma`` and ``beta`` are learned.
 """
 
 import numpy as np
@@ -73,89 +68,4 @@ def dropout_backward(d, key, p):
         _dropout_grad_row(d[i], key, i * d.shape[1], p)
 
 
-@internal
-def _batch_norm_train(Z, Zhat, mean, inv_std, eps, running, momentum, update):
-    """Normalize ``Z`` by its batch statistics: ``Zhat = (Z - mean) * inv_std``.
-
-    Parameters
-    ----------
-    Z, Zhat : ndarray of shape (n_samples, n_out)
-        Input, and where its normalized values go.
-    mean, inv_std : ndarray of shape (n_out,)
-        Receive the batch mean and ``1 / sqrt(var + eps)`` (biased variance).
-    eps, momentum : float
-    running : ndarray of shape (2, n_out)
-        Running mean and variance. When ``update`` is true they move towards the
-        batch's as PyTorch does: ``(1 - momentum) * running + momentum * batch``, with
-        the unbiased variance.
-    update : bool
-
-    Sums are accumulated in float64.
-    """
-    n, n_out = Z.shape
-    m = running.dtype.type(momentum)
-    one = running.dtype.type(1)
-    unbias = n / (n - 1.0) if n > 1 else 1.0
-    for j in range(n_out):
-        total = 0.0
-        for i in range(n):
-            total += Z[i, j]
-        mu = total / n
-        sq = 0.0
-        for i in range(n):
-            d = Z[i, j] - mu
-            sq += d * d
-        var = sq / n
-        mean[j] = mu
-        inv_std[j] = 1.0 / np.sqrt(var + eps)
-        if update:
-            running[0, j] = (one - m) * running[0, j] + m * mu
-            running[1, j] = (one - m) * running[1, j] + m * (var * unbias)
-    for i in range(n):
-        for j in range(n_out):
-            Zhat[i, j] = (Z[i, j] - mean[j]) * inv_std[j]
-
-
-@internal
-def _batch_norm_inference(Z, running, gamma, beta, eps, scale, shift):
-    """Fold the running statistics into a scale and a shift: ``Z *= scale`` in place.
-
-    Writes ``scale = gamma / sqrt(running_var + eps)`` and
-    ``shift = beta - running_mean * scale`` into the ``(n_out,)`` buffers; the caller
-    adds ``shift`` as the bias of the activation pass.
-    """
-    n, n_out = Z.shape
-    for j in range(n_out):
-        scale[j] = gamma[j] / np.sqrt(running[1, j] + eps)
-        shift[j] = beta[j] - running[0, j] * scale[j]
-    for i in range(n):
-        for j in range(n_out):
-            Z[i, j] *= scale[j]
-
-
-@internal
-def _batch_norm_backward(d, Zhat, gamma, inv_std, d_gamma, d_beta):
-    """Exact batch-norm backward, in place.
-
-    On entry ``d`` = dL/dY for ``Y = gamma * Zhat + beta``; on exit dL/dZ:
-    ``gamma * inv_std / n * (n d - sum(d) - Zhat * sum(d * Zhat))``, column-wise.
-    Writes ``d_gamma = sum(d * Zhat)`` and ``d_beta = sum(d)``.
-    """
-    n, n_out = d.shape
-    for j in range(n_out):
-        s = 0.0
-        sz = 0.0
-        for i in range(n):
-            s += d[i, j]
-            sz += d[i, j] * Zhat[i, j]
-        d_beta[j] = s
-        d_gamma[j] = sz
-        k = gamma[j] * inv_std[j] / n
-        for i in range(n):
-            d[i, j] = k * (n * d[i, j] - s - Zhat[i, j] * sz)
-
-
 dropout_key = public(_dropout_key)
-batch_norm_train = public(_batch_norm_train)
-batch_norm_inference = public(_batch_norm_inference)
-batch_norm_backward = public(_batch_norm_backward)

@@ -6,20 +6,17 @@ sample ``i`` with target unit ``t = target[i]`` it is ``f(x) = A_L[i, t]``, the
 network's output for that unit (a softmax probability, a sigmoid or tanh output, or the
 identity output). Its gradient is backpropagated from a one-hot ``d_out`` at the last
 layer through every layer's activation (the output activation too, softmax by its exact
-row-wise Jacobian-vector product) with :func:`~fastnn.kernels.dense_backward`, down to
-``dX`` of the first layer. A batch-normalized layer is, in inference, the fixed affine
-map ``scale * Z + shift`` per unit, so its delta is multiplied by ``scale`` before the
-matmul's backward. ``dense_backward`` is told to skip ``dW`` (an empty array); the
-``db`` it writes is not needed and goes to a scratch buffer laid out like ``params``.
+row-wise Jacobian-vector product) down to ``dX`` of the first layer, by the backward
+walk of the training step (:mod:`fastnn.kernels.network`) in inference mode, told to
+skip the parameters' gradients. A batch-normalized layer is, in inference, a fixed
+affine map per unit, so its delta is multiplied by ``gamma / sqrt(var + eps)``.
 
 Each kernel runs the whole batch in one call, in blocks of rows: a block's forward
 pass, and for integrated gradients all of its path points, run with the block's
-activations in cache. Arguments as in :mod:`fastnn.kernels.network`:
+activations in cache. Arguments:
 
-``params, layout, config, stats``
-    The network; only read.
-``grads`` : ndarray of shape (n_params,)
-    Scratch for the ``dW``, ``db`` that ``dense_backward`` writes; overwritten.
+``net`` : tuple (params, layout, config, stats)
+    The network (:mod:`fastnn.kernels.layout`); only read.
 ``work`` : ndarray of shape (>= workspace_size(layout, block),)
     Scratch: the network's workspace for a block of rows (the layers' outputs and
     deltas), then a block of path points and its input gradient. Blocks have as many
@@ -35,22 +32,10 @@ validate nothing; :mod:`fastnn.explain` is the checked interface.
 
 import numpy as np
 
-from .activations import IDENTITY, _activation_grad_row
 from .config import internal, jit, public
-from .dense import _dense_backward_dropout
-from .network import (
-    ACT,
-    INFERENCE,
-    N_IN,
-    N_OUT,
-    NORM,
-    _layer_params,
-    _network_forward,
-    _rows_that_fit,
-    _slab,
-    _slab_start,
-)
-from .network import workspace_size as network_workspace_size
+from .layout import ACT, N_IN, _rows_that_fit, _slab_start
+from .layout import workspace_size as network_workspace_size
+from .network import INFERENCE, _infer, _network_backward, _output_delta, _rows
 
 
 def workspace_size(layout, n_rows):
@@ -58,15 +43,6 @@ def workspace_size(layout, n_rows):
     workspace, then a block's path points and input gradients."""
     per_block = 2 * int(n_rows) * int(layout[0, N_IN])
     return network_workspace_size(layout, n_rows) + per_block
-
-
-@internal
-def _rows(A, start, m):
-    """Rows ``start:start + m`` of the C-contiguous 2-D ``A``, as a C-contiguous
-    view."""
-    n_cols = A.shape[1]
-    flat = A.reshape(A.shape[0] * n_cols)
-    return flat[start * n_cols : (start + m) * n_cols].reshape((m, n_cols))
 
 
 @internal
@@ -82,75 +58,39 @@ def _resolve_targets(P, target, start):
 
 
 @internal
-def _backward_from_target(params, layout, grads, X, net, target, start, dX):
+def _backward_from_target(net, X, work, target, start, dX):
     """``dX[r] = d A_L[r, target[start + r]] / d X[r]`` after an inference forward
-    pass of ``X`` into the network workspace ``net``."""
-    m = X.shape[0]
-    n_layers = layout.shape[0]
-    begin = _slab_start(layout, m, n_layers - 1)
-    A, D, _, _, scale, _ = _slab(net, begin, m, layout[n_layers - 1, N_OUT])
+    pass of ``X`` into the network workspace ``work``."""
+    layout = net[1]
+    D = _output_delta(layout, work, X.shape[0])
     zero = D.dtype.type(0)
-    one = D.dtype.type(1)
-    for r in range(m):
+    for r in range(D.shape[0]):
         for j in range(D.shape[1]):
             D[r, j] = zero
-        D[r, target[start + r]] = one
-    no_dw = grads[:0].reshape((0, 0))  # weight gradients are not needed here
-    no_mask = np.uint64(0)  # no dropout in inference
-    for layer in range(n_layers - 1, -1, -1):
-        n_out = layout[layer, N_OUT]
-        A, D, _, _, scale, _ = _slab(net, begin, m, n_out)
-        W, _ = _layer_params(params, layout, layer)
-        _, db = _layer_params(grads, layout, layer)
-        act = layout[layer, ACT]
-        if layout[layer, NORM] != 0:
-            # batch norm in inference: A = act(scale * Z + shift), so dL/dZ is
-            # scale * act'(A) * dL/dA
-            for r in range(m):
-                _activation_grad_row(A[r], D[r], act)
-                for j in range(n_out):
-                    D[r, j] *= scale[j]
-            act = IDENTITY
-        if layer > 0:
-            begin = _slab_start(layout, m, layer - 1)
-            A_in, D_in, _, _, _, _ = _slab(net, begin, m, layout[layer, N_IN])
-            _dense_backward_dropout(A_in, W, A, D, act, no_dw, db, D_in, no_mask, 0.0)
-        else:
-            _dense_backward_dropout(X, W, A, D, act, no_dw, db, dX, no_mask, 0.0)
+        D[r, target[start + r]] = D.dtype.type(1)
+    no_grads = work[:0]  # the parameters' gradients are not wanted
+    act = layout[layout.shape[0] - 1, ACT]
+    masks = (np.int64(0), np.int64(0))  # no dropout in inference
+    _network_backward(net, no_grads, X, work, act, np.int64(INFERENCE), masks, dX)
 
 
 @internal
 def _block(layout, work, m, n_in):
     """The views of ``work`` for a block of ``m`` rows: network workspace, path, dX."""
     size = _slab_start(layout, m, layout.shape[0])
-    net = work[:size]
+    net_work = work[:size]
     path = work[size : size + m * n_in].reshape((m, n_in))
     dX = work[size + m * n_in : size + 2 * m * n_in].reshape((m, n_in))
-    return net, path, dX
+    return net_work, path, dX
 
 
 @internal
-def _forward(params, layout, config, stats, X, net):
-    return _network_forward(
-        params,
-        layout,
-        config,
-        stats,
-        X,
-        net,
-        np.int64(INFERENCE),
-        np.int64(0),
-        np.int64(0),
-    )
-
-
-@internal
-def _input_gradients(params, layout, config, stats, X, target, work, grads, out):
+def _input_gradients(net, X, target, work, out):
     """Gradient of each row's target output activation with respect to its input.
 
     Parameters
     ----------
-    params, layout, config, stats, target, work, grads
+    net, target, work
         See the module docstring.
     X : ndarray of shape (n_samples, n_in)
     out : ndarray of shape (n_samples, n_in)
@@ -161,17 +101,13 @@ def _input_gradients(params, layout, config, stats, X, target, work, grads, out)
     out
     """
     n, n_in = X.shape
-    block = _rows_that_fit(layout, work.shape[0], 2 * n_in)
+    block = _rows_that_fit(net[1], work.shape[0], 2 * n_in)
     for start in range(0, n, block):
         m = min(block, n - start)
         xb = _rows(X, start, m)
-        net, _, _ = _block(layout, work, m, n_in)
-        _resolve_targets(
-            _forward(params, layout, config, stats, xb, net), target, start
-        )
-        _backward_from_target(
-            params, layout, grads, xb, net, target, start, _rows(out, start, m)
-        )
+        net_work, _, _ = _block(net[1], work, m, n_in)
+        _resolve_targets(_infer(net, xb, net_work), target, start)
+        _backward_from_target(net, xb, net_work, target, start, _rows(out, start, m))
     return out
 
 
@@ -179,12 +115,12 @@ input_gradients = public(_input_gradients)
 
 
 @jit
-def gradient_x_input(params, layout, config, stats, X, target, work, grads, out):
+def gradient_x_input(net, X, target, work, out):
     """Gradient × input: :func:`input_gradients` multiplied by ``X`` element-wise.
 
     Same parameters; ``out`` is overwritten with ``X * d A_L[i, target[i]] / d X``.
     """
-    _input_gradients(params, layout, config, stats, X, target, work, grads, out)
+    _input_gradients(net, X, target, work, out)
     for i in range(X.shape[0]):
         for k in range(X.shape[1]):
             out[i, k] *= X[i, k]
@@ -192,9 +128,7 @@ def gradient_x_input(params, layout, config, stats, X, target, work, grads, out)
 
 
 @jit
-def integrated_gradients(
-    params, layout, config, stats, X, baseline, target, steps, work, grads, out
-):
+def integrated_gradients(net, X, baseline, target, steps, work, out):
     """Integrated gradients along the straight path from ``baseline`` to ``X``.
 
     ``out[i, k] = (X[i, k] - x0[k]) * mean_s g_s[i, k]`` where ``x0`` is the
@@ -205,7 +139,7 @@ def integrated_gradients(
 
     Parameters
     ----------
-    params, layout, config, stats, target, work, grads
+    net, target, work
         See the module docstring. Negative targets are resolved at ``X`` (not along
         the path).
     X : ndarray of shape (n_samples, n_in)
@@ -223,19 +157,18 @@ def integrated_gradients(
     n, n_in = X.shape
     dtype = out.dtype.type
     shared = baseline.shape[0] == 1
-    block = _rows_that_fit(layout, work.shape[0], 2 * n_in)
+    block = _rows_that_fit(net[1], work.shape[0], 2 * n_in)
     scale = dtype(1.0 / steps)
     for start in range(0, n, block):
         m = min(block, n - start)
         xb = _rows(X, start, m)
         ob = _rows(out, start, m)
-        net, path, dX = _block(layout, work, m, n_in)
+        net_work, path, dX = _block(net[1], work, m, n_in)
         resolve = False
         for r in range(m):
             resolve = resolve or target[start + r] < 0
         if resolve:
-            P = _forward(params, layout, config, stats, xb, net)
-            _resolve_targets(P, target, start)
+            _resolve_targets(_infer(net, xb, net_work), target, start)
         for r in range(m):
             for k in range(n_in):
                 ob[r, k] = dtype(0)
@@ -245,8 +178,8 @@ def integrated_gradients(
                 x0 = baseline[0] if shared else baseline[start + r]
                 for k in range(n_in):
                     path[r, k] = x0[k] + alpha * (xb[r, k] - x0[k])
-            _forward(params, layout, config, stats, path, net)
-            _backward_from_target(params, layout, grads, path, net, target, start, dX)
+            _infer(net, path, net_work)
+            _backward_from_target(net, path, net_work, target, start, dX)
             for r in range(m):
                 for k in range(n_in):
                     ob[r, k] += dX[r, k]

@@ -1,43 +1,62 @@
-"""Whole-network kernels: forward, loss + gradients, a training step, epochs of fit.
+"""Whole-network kernels: forward, backward, loss, a training step, epochs of fit.
 
-A network is described by four arrays:
+The arguments come grouped in tuples (STYLE #14):
 
-``params`` : ndarray of shape (n_params,)
-    One flat buffer. Layer ``l`` keeps ``W`` (row-major, ``(n_in, n_out)``) at
-    ``params[off:off + n_in * n_out]``, then ``b`` (``n_out``), then, with batch
-    normalization, ``gamma`` and ``beta`` (``n_out`` each).
-``layout`` : int64 ndarray of shape (n_layers, 6)
-    One row per layer: ``n_in, n_out, off, act, norm, stats_off`` (``norm`` is 1 for
-    batch normalization between the matmul and the activation; ``stats_off`` is where
-    its running mean and variance start in ``stats``).
-``config`` : float64 ndarray of shape (n_layers, 3)
-    Per layer: the dropout rate applied to its output in training, and batch
-    normalization's momentum and eps.
-``stats`` : ndarray of shape (n_stats,)
-    Running means and variances of the batch-normalized layers (``2 * n_out`` each).
-
-``work`` is a workspace of :func:`workspace_size` entries for a batch of ``n_samples``:
-per layer, its output ``A``, its delta ``D``, its output after dropout ``Ad``, its
-normalized pre-activation ``H`` and two vectors of batch statistics. All views into
-these buffers are made inside the kernels (slicing + reshape) and allocate nothing, so
-a training step costs no heap allocation whatever the depth.
+``net = (params, layout, config, stats)``
+    The network, laid out as :mod:`fastnn.kernels.layout` describes.
+``optim = (code, hyper, state, step)``
+    The optimizer (see :mod:`fastnn.kernels.optimizers`); ``step`` is an int64 array
+    of shape (1,) holding the step count.
+``data = (X, Y, sample_weight)``
+    A batch: inputs of shape (n_samples, n_in), targets of shape (n_samples, n_out)
+    (one-hot rows for cross-entropy) and per-sample loss weights of shape
+    (n_samples,), or of shape (0,) for none (see :func:`loss_delta`).
+``scratch = (grads, work, backup)``
+    Gradients laid out like ``params``; the workspace, at least
+    ``layout.workspace_size(layout, n_samples)`` entries; and a buffer that receives
+    the parameters from before an update, or an empty one for none.
 
 ``mode`` is ``INFERENCE`` (running statistics, no dropout), ``TRAINING`` (batch
 statistics, dropout) or ``TRAINING_UPDATE`` (the same, and the running statistics
 move). Dropout masks are drawn from ``(seed, step, layer)``, ``step`` being the
 optimizer's step count, so the gradients (:func:`train_step` outside
-``TRAINING_UPDATE``) see the masks the next step will use.
+``TRAINING_UPDATE``) see the masks the next step will use. Views into the buffers are
+made inside the kernels (slicing + reshape) and allocate nothing, so a training step
+costs no heap allocation whatever the depth.
 """
 
 import numpy as np
 
 from .activations import IDENTITY, SIGMOID, SOFTMAX
+from .batchnorm import (
+    _batch_norm_backward,
+    _batch_norm_normalize,
+    _batch_norm_running,
+    _batch_norm_stats,
+)
 from .config import inlined, internal, jit, public
 from .dense import (
     _activation_dropout_grad,
     _dense_backward_dropout,
     _dense_forward_dropout,
     _epilogue_row,
+)
+from .dropout import _dropout_key
+from .layout import (
+    ACT,
+    BN_EPS,
+    BN_MOMENTUM,
+    DROPOUT,
+    N_IN,
+    N_OUT,
+    NORM,
+    _layer_params,
+    _norm_params,
+    _rows_that_fit,
+    _running_stats,
+    _slab,
+    _slab_size,
+    _slab_start,
 )
 from .losses import (
     BCE,
@@ -48,87 +67,12 @@ from .losses import (
     _sigmoid_bce_delta,
     _softmax_cross_entropy_delta,
 )
-from .normalization import (
-    _batch_norm_backward,
-    _batch_norm_inference,
-    _batch_norm_train,
-    _dropout_key,
-)
 from .optimizers import _optimizer_update
 
-N_IN, N_OUT, OFFSET, ACT, NORM, STATS = range(6)
-DROPOUT, BN_MOMENTUM, BN_EPS = range(3)
 INFERENCE, TRAINING, TRAINING_UPDATE = range(3)
 # IDENTITY as a run-time value: a literal argument would make Numba compile a second,
-# literal-specialized copy of _dense_forward_dropout and below (measured: +4 s cold).
+# literal-specialized copy of _dense_forward_dropout and below.
 _NO_ACTIVATION = np.array([IDENTITY])
-
-
-def workspace_size(layout, n_samples):
-    """Length of the ``work`` buffer the kernels need for a batch of ``n_samples``."""
-    n_out = layout[:, N_OUT]
-    return int(np.sum(4 * n_samples * n_out + 2 * n_out))
-
-
-@internal
-def _layer_params(params, layout, layer):
-    """Views ``W`` of shape (n_in, n_out) and ``b`` of shape (n_out,) of one layer.
-
-    Also works on a gradient buffer laid out like ``params``.
-    """
-    n_in = layout[layer, N_IN]
-    n_out = layout[layer, N_OUT]
-    off = layout[layer, OFFSET]
-    W = params[off : off + n_in * n_out].reshape((n_in, n_out))
-    b = params[off + n_in * n_out : off + n_in * n_out + n_out]
-    return W, b
-
-
-@internal
-def _norm_params(params, layout, layer):
-    """Views ``gamma`` and ``beta`` of a batch-normalized layer."""
-    n_out = layout[layer, N_OUT]
-    start = layout[layer, OFFSET] + (layout[layer, N_IN] + 1) * n_out
-    return params[start : start + n_out], params[start + n_out : start + 2 * n_out]
-
-
-layer_params = public(_layer_params)
-norm_params = public(_norm_params)
-
-
-@internal
-def _slab_size(n, n_out):
-    return 4 * n * n_out + 2 * n_out
-
-
-@internal
-def _slab(work, start, n, n_out):
-    """One layer's workspace: A, D, Ad (dropped out), H (n, n_out) and two vectors."""
-    nn = n * n_out
-    blocks = work[start : start + 4 * nn].reshape((4, n, n_out))  # 1 reshape, not 4
-    u = work[start + 4 * nn : start + 4 * nn + n_out]
-    v = work[start + 4 * nn + n_out : start + 4 * nn + 2 * n_out]
-    return blocks[0], blocks[1], blocks[2], blocks[3], u, v
-
-
-@internal
-def _slab_start(layout, n, layer):
-    """Where layer ``layer``'s slab starts in the workspace for ``n`` rows; with
-    ``layer = n_layers``, the size of that workspace."""
-    start = 0
-    for before in range(layer):
-        start += _slab_size(n, layout[before, N_OUT])
-    return start
-
-
-@internal
-def _rows_that_fit(layout, work_size, extra_per_row):
-    """How many rows (at least 1) a workspace of ``work_size`` entries holds, each
-    row taking ``extra_per_row`` entries besides the network's slabs."""
-    n_layers = layout.shape[0]
-    fixed = _slab_start(layout, 0, n_layers)
-    per_row = _slab_start(layout, 1, n_layers) - fixed + extra_per_row
-    return max(1, (work_size - fixed) // per_row)
 
 
 @internal
@@ -137,13 +81,12 @@ def _dropout_rate(config, layer, mode):
 
 
 @inlined
-def _network_forward(params, layout, config, stats, X, work, mode, seed, step):
+def _network_forward(net, X, work, mode, seed, step):
     """Run every layer on ``X``; returns a view of the last layer's output.
 
     Parameters
     ----------
-    params, layout, config, stats
-        The network (see the module docstring).
+    net : tuple (params, layout, config, stats)
     X : ndarray of shape (n_samples, n_in)
     work : ndarray of shape (>= workspace_size(layout, n_samples),)
     mode : int
@@ -155,12 +98,13 @@ def _network_forward(params, layout, config, stats, X, work, mode, seed, step):
     -------
     ndarray of shape (n_samples, n_out), a view into ``work``.
     """
+    params, layout, config, stats = net
     n = X.shape[0]
     prev = X
     start = np.int64(0)  # not 0: a literal would compile _slab twice
     for layer in range(layout.shape[0]):
         n_out = layout[layer, N_OUT]
-        A, _, Ad, H, u, v = _slab(work, start, n, n_out)
+        A, _, Ad, H, mean, inv_std = _slab(work, start, n, n_out)
         W, b = _layer_params(params, layout, layer)
         act = layout[layer, ACT]
         p = _dropout_rate(config, layer, mode)
@@ -169,29 +113,87 @@ def _network_forward(params, layout, config, stats, X, work, mode, seed, step):
             _dense_forward_dropout(prev, W, b, act, A, Ad, key, p)
         else:
             gamma, beta = _norm_params(params, layout, layer)
-            so = layout[layer, STATS]
-            running = stats[so : so + 2 * n_out].reshape((2, n_out))
+            running = _running_stats(stats, layout, layer)
             eps = config[layer, BN_EPS]
             no_dropout = np.uint64(0)
             _dense_forward_dropout(prev, W, b, _NO_ACTIVATION[0], A, A, no_dropout, 0.0)
             if mode == INFERENCE:
-                _batch_norm_inference(A, running, gamma, beta, eps, u, v)
-                shift = v
+                _batch_norm_running(running, eps, mean, inv_std)
             else:
-                _batch_norm_train(A, H, u, v, eps, running, config[layer, BN_MOMENTUM],
-                                 mode == TRAINING_UPDATE)  # fmt: skip
-                for i in range(n):
-                    for j in range(n_out):
-                        A[i, j] = gamma[j] * H[i, j]
-                shift = beta
+                momentum = config[layer, BN_MOMENTUM]
+                update = mode == TRAINING_UPDATE
+                _batch_norm_stats(A, mean, inv_std, eps, running, momentum, update)
+            _batch_norm_normalize(A, H, mean, inv_std, gamma)
             for i in range(n):
-                _epilogue_row(A, i, shift, act, Ad, key, p)
+                _epilogue_row(A, i, beta, act, Ad, key, p)
         prev = Ad if p > 0 else A
         start += _slab_size(n, n_out)
     return prev
 
 
 network_forward = public(_network_forward)
+
+
+@internal
+def _network_backward(net, grads, X, work, last_act, mode, masks, dX):
+    """Backpropagate the last layer's delta, already in its slab of ``work``, down
+    to the input; the inverse walk of :func:`_network_forward` (run it first, in the
+    same ``mode``).
+
+    Parameters
+    ----------
+    net : tuple (params, layout, config, stats)
+    grads : ndarray of shape (n_params,) or (0,)
+        Receives the gradients of every parameter; when empty only the input
+        gradient is computed (what the explanations need).
+    X : ndarray of shape (n_samples, n_in)
+        The input the forward pass ran on.
+    work : ndarray
+        The workspace of that forward pass, with dL/d(output) in the last layer's
+        ``D``; every layer's ``D`` is overwritten with its dL/dZ.
+    last_act : int
+        The activation the last layer's delta must still go through (``IDENTITY``
+        when it already holds dL/dZ).
+    mode : int
+        The forward pass's mode: batch statistics and dropout in training.
+    masks : tuple (seed, step)
+        The dropout masks of the forward pass.
+    dX : ndarray of shape (n_samples, n_in) or (0, 0)
+        Receives dL/dX unless empty.
+    """
+    params, layout, config, stats = net
+    seed, step = masks
+    n = X.shape[0]
+    n_layers = layout.shape[0]
+    params_too = grads.size != 0
+    no_dw = work[:0].reshape((0, 0))
+    no_db = work[:0]
+    start = _slab_start(layout, n, n_layers - 1)
+    for layer in range(n_layers - 1, -1, -1):
+        n_out = layout[layer, N_OUT]
+        A, D, _, H, _, inv_std = _slab(work, start, n, n_out)
+        act = last_act if layer == n_layers - 1 else layout[layer, ACT]
+        p = _dropout_rate(config, layer, mode)
+        key = _dropout_key(seed, step, layer) if p > 0 else np.uint64(0)
+        W, _ = _layer_params(params, layout, layer)
+        dW, db = _layer_params(grads, layout, layer) if params_too else (no_dw, no_db)
+        if layout[layer, NORM] != 0:
+            _activation_dropout_grad(A, D, act, key, p)
+            gamma, _ = _norm_params(params, layout, layer)
+            d_gamma, d_beta = (
+                _norm_params(grads, layout, layer) if params_too else (no_db, no_db)
+            )
+            _batch_norm_backward(D, H, gamma, inv_std, d_gamma, d_beta,
+                                 mode != INFERENCE)  # fmt: skip
+            act = IDENTITY
+            p = 0.0  # the mask is already applied
+        inp, d_in = X, dX
+        if layer > 0:
+            n_in = layout[layer, N_IN]
+            start = start - _slab_size(n, n_in)
+            A_in, d_in, Ad_in, _, _, _ = _slab(work, start, n, n_in)
+            inp = Ad_in if _dropout_rate(config, layer - 1, mode) > 0 else A_in
+        _dense_backward_dropout(inp, W, A, D, act, dW, db, d_in, key, p)
 
 
 @internal
@@ -239,111 +241,78 @@ def _loss_delta(P, Y, loss, act, D, sample_weight):
 loss_delta = public(_loss_delta)
 
 
+@internal
+def _output_delta(layout, work, n):
+    """The last layer's delta ``D`` in the workspace for ``n`` rows."""
+    last = layout.shape[0] - 1
+    return _slab(work, _slab_start(layout, n, last), n, layout[last, N_OUT])[1]
+
+
 @jit
-def network_loss(
-    params, layout, config, stats, X, Y, sample_weight, loss, work, mode, seed, step
-):
-    """The loss of the network on ``(X, Y)``, as :func:`train_step` computes it.
+def network_loss(net, data, loss, work, mode, seed, step):
+    """The loss of the network on ``data``, as :func:`train_step` computes it.
 
     Arguments as for :func:`train_step`, ``step`` being the step count itself (an
     int); the running statistics are not updated whatever ``mode`` says.
     """
+    X, Y, sample_weight = data
     if mode == TRAINING_UPDATE:
         mode = TRAINING
-    P = _network_forward(params, layout, config, stats, X, work, mode, seed, step)
-    n, n_out = P.shape
-    D = _slab(work, _slab_start(layout, n, layout.shape[0] - 1), n, n_out)[1]
-    value, _ = _loss_delta(
-        P, Y, loss, layout[layout.shape[0] - 1, ACT], D, sample_weight
-    )
-    return value
+    P = _network_forward(net, X, work, mode, seed, step)
+    act = net[1][net[1].shape[0] - 1, ACT]
+    D = _output_delta(net[1], work, X.shape[0])
+    return _loss_delta(P, Y, loss, act, D, sample_weight)[0]
 
 
 @inlined
-def _train_step(
-    params, grads, state, step, layout, config, stats, X, Y, sample_weight, loss, opt,
-    hyper, work, mode, seed, backup,
-):  # fmt: skip
-    """One training step on the batch ``(X, Y)``, or its gradients only.
+def _train_step(net, optim, data, scratch, loss, mode, seed):
+    """One training step on a batch, or its gradients only.
 
     Forward, loss and backward fill ``grads`` (laid out like ``params``). In mode
     ``TRAINING_UPDATE`` the running statistics of batch normalization move and the
-    optimizer with code ``opt`` then updates ``params`` (see
+    optimizer then updates ``params`` (see
     :func:`~fastnn.kernels.optimizers.optimizer_update`); in the other modes nothing
     but ``grads`` and ``work`` is written. A whole step and the gradients alone are one
     compiled function, so that a model compiles one of them, not two.
 
     Parameters
     ----------
-    params, grads : ndarray of shape (n_params,)
-    state : ndarray of shape (2, n_params)
-        The optimizer's state.
-    step : int64 ndarray of shape (1,)
-        The optimizer's step count (it also selects the dropout masks).
-    layout, config, stats
-        The network (see the module docstring).
-    X : ndarray of shape (n_samples, n_in)
-    Y : ndarray of shape (n_samples, n_out)
-        Targets (one-hot rows for cross-entropy).
-    sample_weight : ndarray of shape (n_samples,) or (0,)
-        Per-sample weights of the loss (see :func:`loss_delta`); empty for none.
-    loss, opt : int
-        Loss code (``MSE``, ``BCE``, ``CROSS_ENTROPY``) and optimizer code.
-    hyper : float64 ndarray
-        The optimizer's hyperparameters.
-    work : ndarray of shape (>= workspace_size(layout, n_samples),)
+    net : tuple (params, layout, config, stats)
+    optim : tuple (code, hyper, state, step)
+        The step count ``step[0]`` also selects the dropout masks.
+    data : tuple (X, Y, sample_weight)
+    scratch : tuple (grads, work, backup)
+        ``backup``, when not empty, receives the parameters from before the update.
+    loss : int
+        Loss code (``MSE``, ``BCE``, ``CROSS_ENTROPY``).
     mode : int
         ``TRAINING_UPDATE`` for a step; ``TRAINING`` or ``INFERENCE`` for gradients
         with dropout and batch statistics, or without.
     seed : int
         Selects the dropout masks.
-    backup : ndarray of shape (n_params,) or (0,)
-        When not empty, receives the parameters from before the update.
 
     Returns
     -------
     float
         The loss before any update. When it is not finite, backward and the update
-        are skipped: ``params``, ``grads`` and ``state`` are left as they were (the
-        running statistics of batch normalization have moved).
+        are skipped: ``params``, ``grads`` and the optimizer's state are left as they
+        were (the running statistics of batch normalization have moved).
     """
+    params, layout, _, _ = net
+    X, Y, sample_weight = data
+    grads, work, backup = scratch
+    step = optim[3]
     n = X.shape[0]
-    n_layers = layout.shape[0]
-    P = _network_forward(params, layout, config, stats, X, work, mode, seed, step[0])
-    start = _slab_start(layout, n, n_layers - 1)
-    n_out = layout[n_layers - 1, N_OUT]
-    D = _slab(work, start, n, n_out)[1]
-    value, last_act = _loss_delta(
-        P, Y, loss, layout[n_layers - 1, ACT], D, sample_weight
-    )
+    P = _network_forward(net, X, work, mode, seed, step[0])
+    D = _output_delta(layout, work, n)
+    act = layout[layout.shape[0] - 1, ACT]
+    value, last_act = _loss_delta(P, Y, loss, act, D, sample_weight)
     if not np.isfinite(value):
         return value
     no_dx = work[:0].reshape((0, 0))
-    for layer in range(n_layers - 1, -1, -1):
-        n_out = layout[layer, N_OUT]
-        A, D, _, H, _, inv_std = _slab(work, start, n, n_out)
-        act = last_act if layer == n_layers - 1 else layout[layer, ACT]
-        p = _dropout_rate(config, layer, mode)
-        key = _dropout_key(seed, step[0], layer) if p > 0 else np.uint64(0)
-        W, _ = _layer_params(params, layout, layer)
-        dW, db = _layer_params(grads, layout, layer)
-        if layout[layer, NORM] != 0:
-            _activation_dropout_grad(A, D, act, key, p)
-            gamma, _ = _norm_params(params, layout, layer)
-            d_gamma, d_beta = _norm_params(grads, layout, layer)
-            _batch_norm_backward(D, H, gamma, inv_std, d_gamma, d_beta)
-            act = IDENTITY
-            p = 0.0  # the mask is already applied
-        if layer > 0:
-            n_in = layout[layer, N_IN]
-            start = start - _slab_size(n, n_in)
-            A_in, D_in, Ad_in, _, _, _ = _slab(work, start, n, n_in)
-            inp = Ad_in if _dropout_rate(config, layer - 1, mode) > 0 else A_in
-            _dense_backward_dropout(inp, W, A, D, act, dW, db, D_in, key, p)
-        else:
-            _dense_backward_dropout(X, W, A, D, act, dW, db, no_dx, key, p)
+    _network_backward(net, grads, X, work, last_act, mode, (seed, step[0]), no_dx)
     if mode == TRAINING_UPDATE:
-        _optimizer_update(opt, params, grads, state, step, hyper, layout, backup)
+        _optimizer_update(optim, params, grads, layout, backup)
     return value
 
 
@@ -359,33 +328,28 @@ def _gather_rows(src, order, start, dst):
 
 
 @jit
-def fit_epochs(
-    params, grads, state, step, layout, config, stats, X, Y, sample_weight, order,
-    batch_size, loss, opt, hyper, work, batch, backup, restorable, seed, epoch_losses,
-):  # fmt: skip
+def fit_epochs(net, optim, data, scratch, loss, seed, plan, epoch_losses):
     """Several epochs of mini-batch training in one call.
 
     Parameters
     ----------
-    params, grads, state, step, layout, config, stats, loss, opt, hyper, seed
+    net, optim, loss, seed
         As for :func:`train_step`.
-    X : ndarray of shape (n_samples, n_in)
-    Y : ndarray of shape (n_samples, n_out)
-    sample_weight : ndarray of shape (n_samples,) or (0,)
-        Per-sample loss weights (mean 1 over the data set for a weighted average);
-        empty for none.
-    order : int64 ndarray of shape (n_epochs, n_samples)
-        Row ``e`` is the order in which epoch ``e`` visits the samples.
-    batch_size : int
-        Samples per step; the last batch of an epoch may be smaller.
-    work : ndarray of shape (>= workspace_size(layout, batch_size),)
-    batch : ndarray of shape (>= batch_size * (n_in + n_out + 1),)
-        Room for one batch of inputs, targets and weights, gathered in ``order``.
-    backup : ndarray of shape (n_params,)
-        The parameters from before the latest update (kept up to date here).
-    restorable : bool
-        Whether ``backup`` already holds the parameters from before the latest update
-        (true when an earlier call of the same fit made one).
+    data : tuple (X, Y, sample_weight)
+        The whole training set; ``sample_weight`` with mean 1 over it for a weighted
+        average, or empty for none.
+    scratch : tuple (grads, work, backup)
+        As for :func:`train_step`, ``work`` sized for ``batch_size`` rows; ``backup``
+        of shape (n_params,) is kept holding the parameters from before the latest
+        update.
+    plan : tuple (order, batch_size, batch, restorable)
+        ``order``, an int64 array of shape (n_epochs, n_samples): row ``e`` is the
+        order in which epoch ``e`` visits the samples. ``batch_size``: samples per
+        step; the last batch of an epoch may be smaller. ``batch``: room for one batch
+        of inputs, targets and weights gathered in ``order``, at least
+        ``batch_size * (n_in + n_out + 1)`` entries. ``restorable``: whether
+        ``backup`` already holds the parameters from before the latest update (true
+        when an earlier call of the same fit made one).
     epoch_losses : float64 ndarray of shape (n_epochs,)
         Receives each epoch's training loss, the mean of the batch losses weighted by
         batch size.
@@ -398,6 +362,10 @@ def fit_epochs(
         parameters whose loss was finite (the update before is undone when
         ``backup`` holds its input; the optimizer state is not rolled back).
     """
+    params = net[0]
+    X, Y, sample_weight = data
+    backup = scratch[2]
+    order, batch_size, batch, restorable = plan
     n, n_in = X.shape
     n_out = Y.shape[1]
     for epoch in range(order.shape[0]):
@@ -415,9 +383,8 @@ def fit_epochs(
                 for r in range(m):
                     wb[r] = sample_weight[order[epoch, start + r]]
             value = _train_step(
-                params, grads, state, step, layout, config, stats, xb, yb, wb, loss,
-                opt, hyper, work, np.int64(TRAINING_UPDATE), seed, backup,
-            )  # fmt: skip
+                net, optim, (xb, yb, wb), scratch, loss, np.int64(TRAINING_UPDATE), seed
+            )
             if not np.isfinite(value):
                 epoch_losses[epoch] = value
                 if restorable:
@@ -433,42 +400,45 @@ def fit_epochs(
 @internal
 def _copy_rows(src, dst, start):
     """``dst[start:start + len(src)] = src`` as a loop: slice assignment would compile
-    Numba's shape-mismatch message formatter (about 2 s cold) into the caller."""
+    Numba's shape-mismatch message formatter into the caller, which costs seconds of
+    compile time cold."""
     for i in range(src.shape[0]):
         for j in range(src.shape[1]):
             dst[start + i, j] = src[i, j]
 
 
+@internal
+def _rows(A, start, m):
+    """Rows ``start:start + m`` of the C-contiguous 2-D ``A``, as a C-contiguous
+    view."""
+    n_cols = A.shape[1]
+    flat = A.reshape(A.shape[0] * n_cols)
+    return flat[start * n_cols : (start + m) * n_cols].reshape((m, n_cols))
+
+
+@internal
+def _infer(net, X, work):
+    """:func:`_network_forward` in inference mode: what ``predict`` computes."""
+    zero = np.int64(0)
+    return _network_forward(net, X, work, np.int64(INFERENCE), zero, zero)
+
+
 @jit
-def predict_blocks(params, layout, config, stats, X, work, out):
+def predict_blocks(net, X, work, out):
     """Inference over ``X`` in blocks of rows; writes the output into ``out``.
 
     Parameters
     ----------
-    params, layout, config, stats
-        The network.
+    net : tuple (params, layout, config, stats)
     X : ndarray of shape (n_samples, n_in)
     work : ndarray
         Workspace for as many rows at a time as fit (at least
         ``workspace_size(layout, 1)``).
     out : ndarray of shape (n_samples, n_out)
     """
-    n, n_in = X.shape
-    block = _rows_that_fit(layout, work.shape[0], 0)
-    flat_x = X.reshape(n * n_in)
+    n = X.shape[0]
+    block = _rows_that_fit(net[1], work.shape[0], 0)
     for start in range(0, n, block):
         m = min(block, n - start)
-        xb = flat_x[start * n_in : (start + m) * n_in].reshape((m, n_in))
-        P = _network_forward(
-            params,
-            layout,
-            config,
-            stats,
-            xb,
-            work,
-            np.int64(INFERENCE),
-            np.int64(0),
-            np.int64(0),
-        )
-        _copy_rows(P, out, start)
+        _copy_rows(_infer(net, _rows(X, start, m), work), out, start)
     return out

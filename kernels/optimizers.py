@@ -4,7 +4,8 @@ PyTorch's update rules, weight decay included. ``hyper`` is a float64 array of
 hyperparameters laid out as ``HYPER_FIELDS``; ``state`` has shape ``(2, n_params)``
 (SGD: row 0 is the momentum buffer; Adam/AdamW: rows 0 and 1 are the first and second
 moments); ``step`` is an int64 array of length 1 holding the number of updates so far.
-``layout`` is the network's (see :mod:`fastnn.kernels.network`): weight decay applies
+The kernels take them as one tuple, ``optim = (code, hyper, state, step)``.
+``layout`` is the network's (see :mod:`fastnn.kernels.layout`): weight decay applies
 to each layer's ``W`` and, when ``decay_bias`` is set, to its ``b`` (and batch
 normalization's ``gamma`` and ``beta``).
 """
@@ -12,6 +13,7 @@ normalization's ``gamma`` and ``beta``).
 import numpy as np
 
 from .config import internal, public
+from .layout import _segment
 
 SGD = 0
 ADAM = 1
@@ -27,8 +29,8 @@ LR, MOMENTUM, NESTEROV, BETA1, BETA2, EPS, WEIGHT_DECAY, DECAY_BIAS = range(
 
 
 @internal
-def _optimizer_update(opt, params, grads, state, step, hyper, layout, backup):
-    """One update of every parameter by the optimizer with code ``opt``.
+def _optimizer_update(optim, params, grads, layout, backup):
+    """One update of every parameter by the optimizer ``optim``.
 
     ``SGD``: ``g += wd p``; ``buf = momentum buf + g`` (``buf`` starts at zero, which
     equals PyTorch's ``buf = g`` on the first step); the direction is ``buf``, or
@@ -40,22 +42,19 @@ def _optimizer_update(opt, params, grads, state, step, hyper, layout, backup):
 
     Parameters
     ----------
-    opt : int
-        ``SGD``, ``ADAM`` or ``ADAMW``.
+    optim : tuple (code, hyper, state, step)
+        ``code`` is ``SGD``, ``ADAM`` or ``ADAMW``; ``hyper`` the float64
+        hyperparameters (see ``HYPER_FIELDS``); ``state`` of shape (2, n_params) is
+        updated in place; ``step``, an int64 array of shape (1,), is incremented.
     params, grads : ndarray of shape (n_params,)
         Parameters (updated in place) and their gradients.
-    state : ndarray of shape (2, n_params)
-        Optimizer state, updated in place.
-    step : int64 ndarray of shape (1,)
-        Incremented by one.
-    hyper : float64 ndarray
-        Hyperparameters, see ``HYPER_FIELDS``.
     layout : int64 ndarray of shape (n_layers, 6)
         The network's layout: where each layer's ``W`` and ``b`` (and ``gamma``,
         ``beta``) are.
     backup : ndarray of shape (n_params,) or (0,)
         When not empty, receives the parameters from before the update.
     """
+    opt, hyper, state, step = optim
     step[0] += 1
     dtype = params.dtype.type
     one = dtype(1)
@@ -70,12 +69,7 @@ def _optimizer_update(opt, params, grads, state, step, hyper, layout, backup):
     keep = backup.size != 0
     n_segments = 2 * layout.shape[0]
     for segment in range(n_segments):
-        # even segments are a layer's W; odd ones its b (and gamma, beta)
-        layer = segment // 2
-        lo = layout[layer, 2]
-        mid = lo + layout[layer, 0] * layout[layer, 1]
-        hi = mid + layout[layer, 1] * (1 + 2 * layout[layer, 4])
-        a, b = (lo, mid) if segment % 2 == 0 else (mid, hi)
+        a, b = _segment(layout, segment)  # even: a layer's W; odd: its b (gamma, beta)
         decay = hyper[WEIGHT_DECAY] if segment % 2 == 0 or hyper[DECAY_BIAS] else 0.0
         # The loops run over slices from index 0 and have no branch inside: over
         # range(lo, hi), Numba's negative-index handling stayed in the loop and LLVM

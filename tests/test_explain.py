@@ -474,7 +474,6 @@ ALLOCATION_SCRIPT = textwrap.dedent(
                            batch_norm=[True, False], dtype=dtype, seed=0)
         X = np.random.default_rng(0).standard_normal((40, 20)).astype(dtype)
         base = np.zeros((1, 20), dtype)
-        grads = np.empty_like(model.params)
         out = np.empty_like(X)
         counts = {}
         for rows in (40, 7):  # one block, several
@@ -482,13 +481,12 @@ ALLOCATION_SCRIPT = textwrap.dedent(
             for steps in (1, 30):
                 target = np.full(40, -1, np.int64)
                 def ig():
-                    kexplain.integrated_gradients(*model._net, X, base, target,
-                                                  steps, work, grads, out)
+                    kexplain.integrated_gradients(model.network, X, base, target,
+                                                  steps, work, out)
                 ig()  # compile
                 counts["ig", rows, steps] = count(ig)
             def grad():
-                kexplain.input_gradients(*model._net, X, target, work, grads,
-                                         out)
+                kexplain.input_gradients(model.network, X, target, work, out)
             grad()
             counts["grad", rows] = count(grad)
         print(dtype, counts)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import fastnn
+import fastnn._format
 import fastnn.io
 from fastnn.io import FORMAT_VERSION, load, save
 
@@ -74,7 +75,7 @@ def assert_same_model(loaded, model):
     np.testing.assert_array_equal(
         loaded.optimizer.step, model.optimizer.step, strict=True
     )
-    assert loaded._rng.bit_generator.state == model._rng.bit_generator.state
+    assert loaded.rng.bit_generator.state == model.rng.bit_generator.state
     for W, W_saved in zip(loaded.weights, model.weights, strict=True):
         np.testing.assert_array_equal(W, W_saved, strict=True)
         assert np.shares_memory(W, loaded.params)  # still views, not rebound
@@ -130,13 +131,13 @@ def test_save_leaves_the_model_unchanged(tmp_path):
         model.params.copy(),
         model.optimizer.state.copy(),
         model.optimizer.step.copy(),
-        model._rng.bit_generator.state,
+        model.rng.bit_generator.state,
     )
     save(model, tmp_path / "m.npz")
     np.testing.assert_array_equal(model.params, before[0])
     np.testing.assert_array_equal(model.optimizer.state, before[1])
     np.testing.assert_array_equal(model.optimizer.step, before[2])
-    assert model._rng.bit_generator.state == before[3]
+    assert model.rng.bit_generator.state == before[3]
 
 
 def test_saving_twice_overwrites(tmp_path):
@@ -150,12 +151,10 @@ def test_saving_twice_overwrites(tmp_path):
 
 def test_rng_state_and_shuffling_resume(tmp_path):
     model = trained()
-    model._rng.random(5)  # move the generator along
+    model.rng.random(5)  # move the generator along
     save(model, tmp_path / "m.npz")
     loaded = load(tmp_path / "m.npz")
-    np.testing.assert_array_equal(
-        loaded._rng.permutation(50), model._rng.permutation(50)
-    )
+    np.testing.assert_array_equal(loaded.rng.permutation(50), model.rng.permutation(50))
 
 
 @pytest.mark.parametrize("bit_generator", ["MT19937", "Philox", "SFC64", "PCG64DXSM"])
@@ -165,10 +164,10 @@ def test_other_bit_generators(tmp_path, bit_generator):
     model = fastnn.MLP([3, 5, 2], seed=seed)
     save(model, tmp_path / "m.npz")
     loaded = load(tmp_path / "m.npz")
-    assert type(loaded._rng.bit_generator).__name__ == bit_generator
+    assert type(loaded.rng.bit_generator).__name__ == bit_generator
     assert loaded.seed is None  # a Generator cannot be stored; its state is
     np.testing.assert_array_equal(loaded.params, model.params)
-    np.testing.assert_array_equal(loaded._rng.random(8), model._rng.random(8))
+    np.testing.assert_array_equal(loaded.rng.random(8), model.rng.random(8))
 
 
 @pytest.mark.parametrize("seed", [np.int64(3), [1, 2, 3]])
@@ -221,7 +220,7 @@ def test_file_layout(tmp_path):
         "name": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": False,
         "weight_decay": 0.0, "decay_bias": True,
     }  # fmt: skip
-    assert header["rng_state"] == model._rng.bit_generator.state
+    assert header["rng_state"] == model.rng.bit_generator.state
     assert arrays["params"].dtype == np.float64
     assert arrays["optimizer_state"].shape == (2, model.n_params)
     assert arrays["optimizer_step"].dtype == np.int64
@@ -314,7 +313,7 @@ def test_save_refuses_what_load_could_not_rebuild(tmp_path):
 def _arrays(model=None):
     """The arrays and decoded header save() would write, to be tampered with."""
     model = model or trained()
-    header = json.loads(fastnn.io._encode_header(model).tobytes())
+    header = json.loads(fastnn._format.encode_header(model).tobytes())
     arrays = {
         "params": model.params.copy(),
         "optimizer_state": model.optimizer.state.copy(),

@@ -132,8 +132,8 @@ def test_backward_skips_dW_when_empty(dtype, rng):
             np.testing.assert_array_equal(skip[2], full[2])
 
 
-KERNEL_MODULES = ("activations", "checks", "dense", "explain", "losses", "network",
-                  "normalization", "optimizers")  # fmt: skip
+KERNEL_MODULES = ("activations", "batchnorm", "checks", "dense", "dropout", "explain",
+                  "layout", "losses", "network", "optimizers")  # fmt: skip
 
 
 def _dispatchers():

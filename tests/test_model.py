@@ -447,7 +447,7 @@ def test_bad_X_is_refused(loss, X, exc, match):
 BAD_Y = [
     ("mse", GOOD_Y["mse"][:, :2], ValueError, "2 columns but the model has 3"),
     ("mse", GOOD_Y["mse"][:5], ValueError, "6 rows but Y has 5"),
-    ("mse", GOOD_Y["mse"][:, 0], ValueError, "2-D"),
+    ("mse", GOOD_Y["mse"][:, 0], ValueError, 'is 1-D .* use loss="cross_entropy"'),
     ("mse", GOOD_Y["mse"][None], ValueError, "2-D"),
     ("mse", _with(GOOD_Y["mse"], (1, 1), np.nan), ValueError, "Y contains NaN"),
     ("mse", _with(GOOD_Y["mse"], (4, 2), np.inf), ValueError, "Y contains NaN"),

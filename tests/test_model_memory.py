@@ -39,20 +39,16 @@ ALLOCATION_SCRIPT = textwrap.dedent(
                 optimizer=fastnn.Adam(lr=1e-3), dtype=dtype, seed=0,
             )
             opt = model.optimizer
+            LOSS = fastnn.kernels.LOSSES["cross_entropy"]
             rng = np.random.default_rng(0)
             n = 32
             X = rng.standard_normal((n, 20)).astype(dtype)
             Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, n)]
-            work = model._workspace(n)
             weights = rng.random(n).astype(dtype)  # the weighted loss path
+            kernel, args = model.step_arguments(X, Y, weights)
 
             def step():
-                knet.train_step(
-                    model.params, model.grads, opt.state, opt.step, model.layout,
-                    model.config, model.running_stats, X, Y, weights, model._loss,
-                    opt.code, opt.hyper, work, knet.TRAINING_UPDATE,
-                    model.dropout_seed, model.params[:0],
-                )
+                kernel(*args)
 
             step()  # compile
             one, twenty = count(step, 1), count(step, 20)
@@ -64,7 +60,7 @@ ALLOCATION_SCRIPT = textwrap.dedent(
             batch_size = 8
             backup = np.empty_like(model.params)
             batch = np.empty(batch_size * (20 + 3 + 1), dtype)
-            fit_work = model._workspace(batch_size)
+            fit_work = model.workspace(batch_size)
 
             def fit(epochs):
                 order = np.stack([rng.permutation(n) for _ in range(epochs)])
@@ -72,10 +68,9 @@ ALLOCATION_SCRIPT = textwrap.dedent(
 
                 def call():
                     status = knet.fit_epochs(
-                        model.params, model.grads, opt.state, opt.step,
-                        model.layout, model.config, model.running_stats, X, Y,
-                        weights, order, batch_size, model._loss, opt.code, opt.hyper,
-                        fit_work, batch, backup, False, model.dropout_seed, losses,
+                        model.network, opt.kernel_state, (X, Y, weights),
+                        (model.grads, fit_work, backup), LOSS, model.dropout_seed,
+                        (order, batch_size, batch, False), losses,
                     )
                     assert status == -1, status
 

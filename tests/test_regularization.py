@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn.kernels import normalization as knorm
+from fastnn.kernels import dropout as kdrop
 
 import reference
 from conftest import assert_close
@@ -150,15 +150,15 @@ def test_matches_pytorch_batch_norm_and_sgd():
 def test_dropout_kernel_drops_a_fraction_p_and_scales_the_rest(p, dtype):
     A = np.ones((200, 500), dtype)
     D = np.empty_like(A)
-    knorm.dropout_forward(A, D, knorm.dropout_key(7, 3, 1), p)
+    kdrop.dropout_forward(A, D, kdrop.dropout_key(7, 3, 1), p)
     kept = D != 0
     assert abs(1 - kept.mean() - p) < 0.01
     np.testing.assert_allclose(D[kept], 1 / (1 - p), rtol=1e-6)
     G = np.ones_like(A)
-    knorm.dropout_backward(G, knorm.dropout_key(7, 3, 1), p)
+    kdrop.dropout_backward(G, kdrop.dropout_key(7, 3, 1), p)
     np.testing.assert_array_equal(G, D)  # the same mask, the same scale
     other = np.empty_like(A)
-    knorm.dropout_forward(A, other, knorm.dropout_key(7, 4, 1), p)
+    kdrop.dropout_forward(A, other, kdrop.dropout_key(7, 4, 1), p)
     assert not np.array_equal(other, D)  # the next step draws new masks
 
 

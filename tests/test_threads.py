@@ -196,13 +196,13 @@ def test_pickling_while_another_thread_trains_gives_a_consistent_model():
 def blas_counts(monkeypatch):
     """A function giving the thread counts of the BLAS that Numba calls, set to two
     for the test as if that were the default (other tests may have limited it)."""
-    from fastnn.kernels import config
+    from fastnn.kernels import blas
 
     pytest.importorskip("threadpoolctl")
-    for name in config._THREAD_VARIABLES:  # as when the user set none
+    for name in blas._THREAD_VARIABLES:  # as when the user set none
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(config._ONE_THREAD, "_libs", None)  # found again, here
-    libs = config._OneBlasThread()._find_libs()
+    monkeypatch.setattr(blas._ONE_THREAD, "_libs", None)  # found again, here
+    libs = blas._OneBlasThread()._find_libs()
     if not libs:
         pytest.skip("no OpenBLAS with its own thread pool here")
     before = [get() for get, _ in libs]
@@ -250,14 +250,14 @@ def test_big_calls_run_blas_on_one_thread(blas_counts, monkeypatch):
 
 
 def test_small_calls_and_opting_out_leave_blas_alone(blas_counts, monkeypatch):
-    from fastnn.kernels import config
+    from fastnn.kernels import blas
 
     before = blas_counts()
     seen = []
     _spy(monkeypatch, "train_step", blas_counts, seen)
     small = fastnn.MLP([16, 16, 2], loss="cross_entropy", seed=0)
     small.train_step(np.ones((8, 16)), np.zeros(8, int))  # 2048 MACs: never threaded
-    monkeypatch.setattr(config, "ONE_BLAS_THREAD", False)
+    monkeypatch.setattr(blas, "ONE_BLAS_THREAD", False)
     big = fastnn.MLP([256, 256, 10], loss="cross_entropy", seed=0)
     big.train_step(np.ones(BIG), np.zeros(BIG[0], int))
     assert seen == [before, before]
