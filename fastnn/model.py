@@ -417,9 +417,10 @@ class MLP:
         patience : int, default 10
         min_delta : float, default 0.0
         verbose : {0, 1, 2}, default 0
-            0 is silent; 1 shows a tqdm progress bar on a terminal (if tqdm is
-            installed) or a line per chunk of epochs otherwise; 2 prints one line per
-            epoch.
+            0 is silent; 1 shows a tqdm progress bar on a terminal, or a line per
+            chunk of epochs elsewhere; 2 prints one line per epoch. Both first print
+            (to stderr) the time taken to compile the kernels, or to load them from
+            Numba's cache, so that the epochs' times are the epochs'.
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights of the samples' losses, scaled to mean 1 over the data
             set: an epoch's loss is then the weighted average of the per-sample losses.

@@ -10,7 +10,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
+from tqdm.auto import tqdm
 
 from . import _validation as v
 from .errors import DivergenceError
@@ -144,6 +146,26 @@ class _Trainer:
         self.restorable = True
         return losses, stop
 
+    def warm_up(self, validation):
+        """Compile (or load from the cache) what the epochs and the validation call,
+        so that the first epoch's time is the epoch's; returns the seconds it took,
+        or None when there was nothing to compile (or the kernels are not
+        compiled)."""
+        kernel = knet.fit_epochs
+        if not hasattr(kernel, "overloads"):  # NUMBA_DISABLE_JIT
+            return None
+        order = np.zeros((0, self.X.shape[0]), np.int64)  # no epochs: nothing runs
+        args = (*self.arguments((order, self.batch_size, self.batch, False)),
+                np.empty(0))  # fmt: skip
+        signature = tuple(numba.typeof(a) for a in args)
+        if signature in kernel.overloads and validation is None:
+            return None
+        start = time.perf_counter()
+        kernel.compile(signature)
+        if validation is not None:
+            _evaluate(self.model, validation[0][:1], validation[1][:1])
+        return time.perf_counter() - start
+
     def arguments(self, plan):
         """What :func:`fastnn.kernels.network.fit_epochs` takes, but the losses."""
         m = self.model
@@ -163,6 +185,15 @@ class _Trainer:
     ):  # noqa: E501
         m = self.model
         history = History()
+        if verbose:
+            seconds = self.warm_up(validation)
+            if seconds is not None:
+                print(
+                    f"fastnn: kernels compiled (or loaded from Numba's cache) in "
+                    f"{seconds:.3g} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
         bar = _progress_bar(epochs) if verbose == 1 else None
         best, best_params, waited = np.inf, None, 0
         start = time.perf_counter()
@@ -247,10 +278,7 @@ def _epoch_line(history, epochs, seconds_per_epoch):
 
 
 def _progress_bar(epochs):
+    """A tqdm bar on a terminal; None elsewhere (a line per chunk is printed)."""
     if not sys.stderr.isatty():
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
         return None
     return tqdm(total=epochs, unit="epoch", leave=True)
