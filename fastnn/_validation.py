@@ -77,11 +77,15 @@ def as_float_array(data, dtype, name, ndim=2):
         raise ValueError(f"{name} is empty (shape {array.shape})")
     array = np.require(array, dtype=dtype, requirements=["C", "W", "A"])
     if not np.isfinite(array).all():
-        bad = np.argwhere(~np.isfinite(array))[0]
-        raise ValueError(
-            f"{name} contains NaN or inf (first at index {tuple(int(i) for i in bad)})"
-        )
+        refuse_not_finite(array, name, int(np.argmax(~np.isfinite(array.ravel()))))
     return array
+
+
+def refuse_not_finite(array, name, flat_index):
+    """Raise the ``ValueError`` for ``array`` whose first NaN or inf (in C order) is
+    at ``flat_index``."""
+    where = tuple(int(i) for i in np.unravel_index(flat_index, array.shape))
+    raise ValueError(f"{name} contains NaN or inf (first at index {where})")
 
 
 # -- a model's architecture -----------------------------------------------------------
@@ -148,7 +152,7 @@ def check_X(model, X, name="X", ndim=2):
     return X
 
 
-def _is_ready(model, A, n_cols):
+def is_ready(model, A, n_cols):
     """Whether ``A`` is already a 2-D, C-contiguous, writable, non-empty array of the
     model's dtype with ``n_cols`` columns: the fast path, which only has to look at
     the values (in compiled code, without temporaries)."""
@@ -171,8 +175,8 @@ def check_XY(model, X, Y, names=("X", "Y")):
     with one output.
     """
     if (
-        _is_ready(model, X, model.sizes[0])
-        and _is_ready(model, Y, model.sizes[-1])
+        is_ready(model, X, model.sizes[0])
+        and is_ready(model, Y, model.sizes[-1])
         and X.shape[0] == Y.shape[0]
         and kcheck.check_batch(X, Y, LOSSES[model.loss_name])[0] == kcheck.OK
     ):

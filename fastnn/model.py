@@ -310,9 +310,13 @@ class MLP:
         -------
         ndarray of shape (n_samples, n_out), of the model's dtype.
         """
-        X = v.check_X(self, X)
+        if not v.is_ready(self, X, self.sizes[0]):
+            X = v.check_X(self, X)  # converted, or refused with a message
         out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
-        return self.infer(knet.predict_blocks, X, out=out)
+        bad = self.infer(knet.predict_blocks, X, out=out)
+        if bad >= 0:  # the kernel checks the values of X before it computes
+            v.refuse_not_finite(X, "X", bad)
+        return out
 
     def check_sample_weight(self, sample_weight, n_samples, normalize=True):
         """Validate per-sample loss weights; returns them scaled to mean 1.

@@ -427,6 +427,10 @@ def _infer(net, X, work):
 def predict_blocks(net, X, work, out):
     """Inference over ``X`` in blocks of rows; writes the output into ``out``.
 
+    ``X`` is checked first: if it holds NaN or inf, nothing is computed and the flat
+    index of the first such entry is returned (the Python layer's finiteness check,
+    done here without a temporary).
+
     Parameters
     ----------
     net : tuple (params, layout, config, stats)
@@ -435,10 +439,20 @@ def predict_blocks(net, X, work, out):
         Workspace for as many rows at a time as fit (at least
         ``workspace_size(layout, 1)``).
     out : ndarray of shape (n_samples, n_out)
+
+    Returns
+    -------
+    int
+        -1 when ``out`` was written; else the flat index of the first entry of ``X``
+        that is NaN or inf.
     """
-    n = X.shape[0]
+    n, n_in = X.shape
+    flat = X.reshape(n * n_in)
+    for i in range(flat.shape[0]):
+        if not np.isfinite(flat[i]):
+            return i
     block = _rows_that_fit(net[1], work.shape[0], 0)
     for start in range(0, n, block):
         m = min(block, n - start)
         _copy_rows(_infer(net, _rows(X, start, m), work), out, start)
-    return out
+    return -1
