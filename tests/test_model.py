@@ -576,8 +576,28 @@ def test_bad_hyperparameter_assignment_is_refused(cls, kwargs, exc, match):
 
 
 def test_boundary_hyperparameters_are_accepted():
-    fastnn.SGD(lr=1e-12, momentum=0.0)
-    fastnn.Adam(beta1=0.0, beta2=0.0, eps=1e-300)
+    """Values at the ends of the valid intervals are kept as given, both as
+    attributes and in the ``hyper`` array the kernels read."""
+    from fastnn.kernels.optimizers import HYPER_FIELDS
+
+    sgd = fastnn.SGD(lr=1e-12, momentum=0.0)
+    adam = fastnn.Adam(beta1=0.0, beta2=0.0, eps=1e-300)
+    assert (sgd.lr, sgd.momentum, sgd.weight_decay) == (1e-12, 0.0, 0.0)
+    assert (adam.beta1, adam.beta2, adam.eps) == (0.0, 0.0, 1e-300)
+    for opt, stored in [
+        (sgd, {"lr": 1e-12, "momentum": 0.0, "nesterov": 0.0}),
+        (adam, {"lr": 1e-3, "beta1": 0.0, "beta2": 0.0, "eps": 1e-300}),
+    ]:
+        for name, value in stored.items():
+            assert opt.hyper[HYPER_FIELDS.index(name)] == value, name
+        fastnn.MLP([3, 2], optimizer=opt)  # binding keeps them
+        for name, value in stored.items():
+            assert opt.hyper[HYPER_FIELDS.index(name)] == value, name
+    for bn_momentum in (0.0, 1.0):
+        model = fastnn.MLP([3, 4, 2], batch_norm=True, bn_momentum=bn_momentum,
+                           bn_eps=1e-300, dropout=0.0)  # fmt: skip
+        assert (model.bn_momentum, model.bn_eps) == (bn_momentum, 1e-300)
+        assert model.dropout == [0.0]
 
 
 def test_one_optimizer_for_two_models_is_refused():
