@@ -1,5 +1,5 @@
-"""Helpers shared by several test files: a small model with every kind of state, its
-data, and state comparisons."""
+"""Helpers shared by several test files: a small model with every kind of state and
+its data, state comparisons, and the trained models that ``io`` tests save."""
 
 import numpy as np
 
@@ -62,3 +62,75 @@ def assert_unchanged(model, saved):
     np.testing.assert_array_equal(model.params, params)
     np.testing.assert_array_equal(model.optimizer.state, state)
     np.testing.assert_array_equal(model.optimizer.step, step)
+
+
+# -- models for save and load ----------------------------------------------------------
+
+ARCHITECTURES = {
+    "softmax": dict(sizes=[3, 5, 2], hidden="relu", loss="cross_entropy"),
+    "mse": dict(sizes=[3, 4, 4, 1], hidden=["tanh", "sigmoid"], loss="mse"),
+    "bce": dict(sizes=[3, 5, 2], hidden="leaky_relu", loss="bce"),
+}
+OPTIMIZERS = {
+    "sgd": lambda: fastnn.SGD(lr=0.1),
+    "momentum": lambda: fastnn.SGD(lr=0.05, momentum=0.9),
+    "nesterov": lambda: fastnn.SGD(lr=0.05, momentum=0.5, nesterov=True),
+    "adam": lambda: fastnn.Adam(lr=0.01, beta1=0.8, beta2=0.99, eps=1e-7),
+}
+
+
+def make_model(arch="softmax", optimizer="adam", dtype=np.float32, seed=0):
+    spec = dict(ARCHITECTURES[arch])
+    return fastnn.MLP(
+        spec.pop("sizes"), optimizer=OPTIMIZERS[optimizer](), dtype=dtype, seed=seed,
+        **spec,
+    )  # fmt: skip
+
+
+def batches(model, n_batches, n_samples=4, seed=1):
+    """Deterministic training batches that fit the model's loss."""
+    rng = np.random.default_rng(seed)
+    n_in, n_out = model.sizes[0], model.sizes[-1]
+    out = []
+    for _ in range(n_batches):
+        X = rng.normal(size=(n_samples, n_in))
+        if model.loss_name == "cross_entropy":
+            Y = rng.integers(0, n_out, n_samples)
+        elif model.loss_name == "bce":
+            Y = rng.integers(0, 2, (n_samples, n_out)).astype(float)
+        else:
+            Y = rng.normal(size=(n_samples, n_out))
+        out.append((X, Y))
+    return out
+
+
+def trained(arch="softmax", optimizer="adam", dtype=np.float32, steps=3):
+    model = make_model(arch, optimizer, dtype)
+    for X, Y in batches(model, steps, seed=7):
+        model.train_step(X, Y)
+    return model
+
+
+def assert_same_model(loaded, model):
+    assert loaded.sizes == model.sizes
+    assert loaded.hidden == model.hidden
+    assert loaded.output == model.output
+    assert loaded.loss_name == model.loss_name
+    assert loaded.dtype == model.dtype
+    assert loaded.seed == model.seed
+    assert type(loaded.optimizer) is type(model.optimizer)
+    assert loaded.optimizer.get_config() == model.optimizer.get_config()
+    assert loaded.params.dtype == model.params.dtype
+    np.testing.assert_array_equal(loaded.params, model.params, strict=True)
+    np.testing.assert_array_equal(
+        loaded.optimizer.state, model.optimizer.state, strict=True
+    )
+    np.testing.assert_array_equal(
+        loaded.optimizer.step, model.optimizer.step, strict=True
+    )
+    assert loaded._rng.bit_generator.state == model._rng.bit_generator.state
+    for W, W_saved in zip(loaded.weights, model.weights, strict=True):
+        np.testing.assert_array_equal(W, W_saved, strict=True)
+        assert np.shares_memory(W, loaded.params)  # still views, not rebound
+    for b in loaded.biases:
+        assert np.shares_memory(b, loaded.params)

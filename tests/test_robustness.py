@@ -2,14 +2,12 @@
 array it stands for; memory stays flat over thousands of calls; training is bit for
 bit reproducible, within a process and across processes.
 
-Damaged files are refused; bad input is refused in ``test_bad_input.py`` and
-``test_bad_arguments.py``.
+Bad input is refused in ``test_bad_input.py`` and ``test_bad_arguments.py``,
+damaged files in ``test_io_damaged.py``.
 """
 
 import hashlib
-import json
 import os
-import pickle
 import subprocess
 import sys
 import textwrap
@@ -27,96 +25,10 @@ from _helpers import (
     X,
     Y,
     assert_same_state,
-    build,
     put,
 )
 
 import fastnn
-from fastnn.io import load, save
-
-# -- bad files -----------------------------------------------------------------------
-
-
-def _saved_with(**changes):
-    """A saved model whose JSON header has ``changes`` applied."""
-
-    def make(path):
-        save(build(), path)
-        with np.load(path) as data:
-            arrays = {k: data[k] for k in data.files}
-        header = json.loads(arrays["header"].tobytes())
-        header.update(changes)
-        arrays["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
-        with open(path, "wb") as file:
-            np.savez(file, **arrays)
-
-    return make
-
-
-def _saved_plus(**extra):
-    def make(path):
-        save(build(), path)
-        with np.load(path) as data:
-            arrays = {k: data[k] for k in data.files}
-        with open(path, "wb") as file:
-            np.savez(file, **arrays, **extra, allow_pickle=True)
-
-    return make
-
-
-def _bytes(data):
-    return lambda path: path.write_bytes(data)
-
-
-def _prefix(n_bytes):
-    def make(path):
-        save(build(), path)
-        path.write_bytes(path.read_bytes()[:n_bytes])
-
-    return make
-
-
-BAD_FILES = {
-    "one byte": (_bytes(b"P"), "not an .npz file"),
-    "empty zip archive": (_bytes(b"PK\x05\x06" + bytes(18)), "has no 'header'"),
-    "first 40 bytes": (_prefix(40), "damaged or truncated"),
-    "random 100 kB": (_bytes(np.random.default_rng(1).bytes(100_000)), "cannot load"),
-    "pickled model": (lambda p: p.write_bytes(pickle.dumps(build())), "never loads"),
-    "extra pickled entry": (
-        _saved_plus(model=np.array([{"evil": 1}], dtype=object)),
-        r"unexpected entries \['model'\]",
-    ),
-    "version 2": (_saved_with(version=2), r"newer fastnn \(format version 2\)"),
-    "version 1.5": (_saved_with(version=1.5), "invalid version 1.5"),
-    "version true": (_saved_with(version=True), "invalid version True"),
-    "sizes with zero": (_saved_with(sizes=[4, 0, 3]), r"sizes \[4, 0, 3\]"),
-    "sizes negative": (_saved_with(sizes=[4, -5, 3]), r"sizes \[4, -5, 3\]"),
-    "training 'false'": (_saved_with(training="false"), "invalid training 'false'"),
-    "dropout 1.5": (_saved_with(dropout=[1.5]), r"dropout must be in .*got 1\.5"),
-    "batch_norm 'yes'": (_saved_with(batch_norm="yes"), "invalid batch_norm 'yes'"),
-    "dropout_seed 1.5": (_saved_with(dropout_seed=1.5), "invalid dropout_seed 1.5"),
-    "hidden swish": (_saved_with(hidden=["swish"]), "hidden activation 'swish'"),
-}
-
-
-@pytest.mark.parametrize(("make", "match"), BAD_FILES.values(), ids=BAD_FILES)
-def test_bad_file_is_refused(tmp_path, make, match):
-    path = tmp_path / "model.npz"
-    make(path)
-    with pytest.raises(ValueError, match=match) as info:
-        load(path)
-    assert str(path) in str(info.value)
-
-
-def test_failed_save_changes_nothing(tmp_path):
-    model, twin = build(), build()
-    with pytest.raises(TypeError, match="not float"):
-        save(model, 3.5)
-    with pytest.raises(IsADirectoryError):
-        model.save(tmp_path)
-    assert_same_state(model, twin)
-    assert os.listdir(tmp_path) == []
-
 
 # -- unusual but valid input: the same result as the float array it stands for -------
 
