@@ -18,18 +18,12 @@ import fastnn
 from fastnn import explain
 
 import reference
-from conftest import assert_close, run_with_allocation_stats
+from conftest import TOL, assert_close, run_with_allocation_stats, tolerance
 
 HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
 OUTPUTS = ["identity", "sigmoid", "softmax", "tanh"]
 EPS = 1e-6  # central differences, float64
 ROOT = Path(__file__).resolve().parents[1]
-
-# Completeness of integrated gradients with steps=200 on smooth (tanh, sigmoid)
-# networks: |sum(attr) - (f(x) - f(baseline))|. The midpoint rule's error on these
-# networks is at most 4e-6 (float64); float32 adds the rounding of 200 accumulated
-# gradients.
-COMPLETENESS_TOL = {np.float32: 1e-4, np.float64: 1e-5}
 
 
 def ref_args(model):
@@ -74,7 +68,7 @@ def test_reference_matches_finite_differences(hidden, output, rng):
     target = rng.integers(0, SIZES[-1], X.shape[0])
     fd = central_differences(lambda A: reference.mlp_forward(A, *args)[-1], X, target)
     grad = reference.input_gradient(X, *args, target)
-    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(grad, fd, **TOL["fd_inputs"])
 
 
 @pytest.mark.parametrize("output", OUTPUTS)
@@ -85,7 +79,7 @@ def test_input_gradients_match_finite_differences_of_predict(hidden, output, rng
     target = model.predict(X).argmax(axis=1)  # what target=None explains
     fd = central_differences(model.predict, X, target)
     np.testing.assert_allclose(
-        explain.input_gradients(model, X), fd, rtol=1e-6, atol=1e-8
+        explain.input_gradients(model, X), fd, **TOL["fd_inputs"]
     )
 
 
@@ -95,7 +89,7 @@ def test_one_output_model_matches_finite_differences(output, rng):
     X = data(rng, n_in=4)
     fd = central_differences(model.predict, X, np.zeros(X.shape[0], np.int64))
     np.testing.assert_allclose(
-        explain.input_gradients(model, X), fd, rtol=1e-6, atol=1e-8
+        explain.input_gradients(model, X), fd, **TOL["fd_inputs"]
     )
 
 
@@ -156,7 +150,9 @@ def test_blocks_do_not_change_the_result(method, monkeypatch, rng):
     kwargs = {"baseline": baseline} if method == "integrated_gradients" else {}
     whole = call(method, model, X, **kwargs)
     monkeypatch.setattr(explain, "BLOCK_ROWS", 3)
-    np.testing.assert_allclose(call(method, model, X, **kwargs), whole, rtol=1e-12)
+    np.testing.assert_allclose(
+        call(method, model, X, **kwargs), whole, **TOL["reordered"]
+    )
 
 
 # -- targets ---------------------------------------------------------------------------
@@ -216,7 +212,7 @@ def test_integrated_gradients_completeness(hidden, output, dtype, rng):
         model.predict(X)[rows, target] - model.predict(baseline[None])[0, target]
     ).astype(np.float64)
     err = np.abs(attr.sum(axis=1, dtype=np.float64) - gap)
-    assert err.max() < COMPLETENESS_TOL[dtype], (err, gap)
+    assert err.max() < tolerance(dtype, "ig_completeness")["atol"], (err, gap)
 
 
 def test_integrated_gradients_midpoint_rule_converges_quadratically(rng):
@@ -245,8 +241,7 @@ def test_integrated_gradients_with_one_step_is_midpoint_gradient(rng):
     np.testing.assert_allclose(
         explain.integrated_gradients(model, X, baseline, steps=1, target=1),
         (X - baseline) * midpoint,
-        rtol=1e-12,
-        atol=1e-15,
+        **TOL["one_update"],
     )
 
 
@@ -322,10 +317,10 @@ def test_batch_norm_and_dropout_explain_predict(hidden, rng):
     target = model.predict(X).argmax(axis=1)
     fd = central_differences(model.predict, X, target)
     grad = explain.input_gradients(model, X)
-    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(grad, fd, **TOL["fd_inputs"])
     np.testing.assert_allclose(
-        reference.input_gradient(X, *folded_ref_args(model), target), fd, rtol=1e-6,
-        atol=1e-8,
+        reference.input_gradient(X, *folded_ref_args(model), target), fd,
+        **TOL["fd_inputs"],
     )  # fmt: skip
 
 

@@ -10,7 +10,7 @@ from _helpers import assert_unchanged, snapshot
 import fastnn
 
 import reference
-from conftest import assert_close
+from conftest import TOL, assert_close
 
 HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
 # (loss, output): the fused pairs, plus unfused ones whose outputs suit the loss.
@@ -222,7 +222,7 @@ def test_he_init_for_relu_layers(hidden):
     n_in, n_out = 500, 400
     model = fastnn.MLP([n_in, n_out, 2], hidden=hidden, dtype="float64", seed=0)
     W = model.weights[0]
-    np.testing.assert_allclose(W.std(), np.sqrt(2.0 / n_in), rtol=0.02)
+    np.testing.assert_allclose(W.std(), np.sqrt(2.0 / n_in), **TOL["init_std_he"])
     assert abs(W.mean()) < 0.01 * np.sqrt(2.0 / n_in) * 10
     # He weights are normal: some lie beyond 3 standard deviations.
     assert np.abs(W).max() > 3 * np.sqrt(2.0 / n_in)
@@ -236,7 +236,9 @@ def test_glorot_uniform_init_for_other_layers(hidden):
         limit = np.sqrt(6.0 / (W.shape[0] + W.shape[1]))
         assert np.abs(W).max() <= limit
         assert np.abs(W).max() > 0.95 * limit
-        np.testing.assert_allclose(W.std(), limit / np.sqrt(3), rtol=0.05)
+        np.testing.assert_allclose(
+            W.std(), limit / np.sqrt(3), **TOL["init_std_glorot"]
+        )
 
 
 def test_biases_start_at_zero():

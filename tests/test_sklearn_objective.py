@@ -12,6 +12,8 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 import fastnn  # noqa: E402
 
+from conftest import TOL  # noqa: E402
+
 quiet = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
@@ -82,10 +84,10 @@ def test_sgd_step_follows_sklearn_objective(kind):
     reported = _sklearn_data_loss(est, X, y, reported=True)
     _partial_fit(est, X, y, kind)
     step = est.model_.params - before
-    np.testing.assert_allclose(step, -lr * grad, rtol=1e-6, atol=1e-10)
+    np.testing.assert_allclose(step, -lr * grad, **TOL["fd_sklearn_step"])
     penalty = sum(np.sum(W**2) for W in est.coefs_)
     expected = reported + 0.5 * alpha * penalty / len(X)
-    np.testing.assert_allclose(est.loss_curve_[-1], expected, rtol=1e-10)
+    np.testing.assert_allclose(est.loss_curve_[-1], expected, **TOL["sklearn_loss"])
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -102,7 +104,9 @@ def test_loss_curve_is_on_sklearns_scale(kind):
     twin.coefs_ = [W.copy() for W in ours.coefs_]
     twin.intercepts_ = [b.copy() for b in ours.intercepts_]
     twin.fit(X, y)
-    assert ours.loss_curve_[-1] == pytest.approx(twin.loss_curve_[-1], rel=1e-9)
+    assert ours.loss_curve_[-1] == pytest.approx(
+        twin.loss_curve_[-1], rel=TOL["sklearn_epochs"]["rtol"]
+    )
 
 
 # scikit-learn's loss / fastnn's: 1 for cross-entropy and one logistic output, the
@@ -136,5 +140,7 @@ def test_weight_two_counts_a_sample_twice_for_the_penalty():
     X, y = _data("multiclass")
     a = _estimator("multiclass", alpha=0.5, max_iter=5).fit(X, y, np.full(len(y), 2.0))
     b = _estimator("multiclass", alpha=0.25, max_iter=5).fit(X, y)
-    np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), rtol=1e-9)
-    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-9)
+    np.testing.assert_allclose(
+        a.predict_proba(X), b.predict_proba(X), **TOL["sklearn_epochs"]
+    )
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, **TOL["sklearn_epochs"])
