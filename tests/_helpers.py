@@ -20,13 +20,14 @@ NAN, INF = float("nan"), float("inf")
 MSE, BCE, CE = "mse", "bce", "cross_entropy"
 
 
-def build(loss="cross_entropy", optimizer=None, dtype="float64"):
-    """A model with batch normalization and dropout, two Adam steps in, so that
-    every part of its state (parameters, moments, step count, running statistics,
-    shuffling RNG) is non-trivial."""
+def build(loss="cross_entropy", optimizer=None, dtype="float64", regularized=True):
+    """A model with batch normalization and dropout (unless not ``regularized``), two
+    Adam steps in, so that every part of its state (parameters, moments, step count,
+    running statistics, shuffling RNG) is non-trivial."""
     model = fastnn.MLP(
         [N_IN, 5, N_OUT], hidden="tanh", loss=loss, dtype=dtype, seed=0,
-        optimizer=optimizer or fastnn.Adam(lr=0.01), dropout=0.2, batch_norm=True,
+        optimizer=optimizer or fastnn.Adam(lr=0.01),
+        dropout=0.2 if regularized else 0.0, batch_norm=regularized,
     )  # fmt: skip
     for _ in range(2):
         model.train_step(X, Y[loss])

@@ -35,9 +35,10 @@ from _helpers import (
 )
 
 
-def assert_refused(loss, calls, error, match):
+def assert_refused(loss, calls, error, match, regularized=True):
     """Each of ``calls`` raises on a :func:`build` model and changes nothing."""
-    model, twin = build(loss), build(loss)
+    model = build(loss, regularized=regularized)
+    twin = build(loss, regularized=regularized)
     for call in calls:
         with pytest.raises(error, match=match):
             call(model)
@@ -95,11 +96,16 @@ BAD_X = {
 }
 
 
+# A plain model and one with batch norm and dropout, whose checks could differ.
+MODELS = pytest.mark.parametrize("regularized", [False, True], ids=["plain", "bn"])
+
+
 @pytest.mark.parametrize(("X_in", "error", "match"), BAD_X.values(), ids=BAD_X)
 @pytest.mark.parametrize("loss", [MSE, CE])
-def test_bad_X_is_refused_everywhere(loss, X_in, error, match):
+@MODELS
+def test_bad_X_is_refused_everywhere(regularized, loss, X_in, error, match):
     calls = [lambda m: m.predict(X_in), *with_targets(X_in, Y[loss])]
-    assert_refused(loss, calls, error, match)
+    assert_refused(loss, calls, error, match, regularized)
 
 
 # -- targets and X-Y pairs: (loss, X, Y, exception, message) -----------------------
@@ -224,15 +230,19 @@ BAD_TARGETS = {
 @pytest.mark.parametrize(
     ("loss", "X_in", "Y_in", "error", "match"), BAD_TARGETS.values(), ids=BAD_TARGETS
 )
-def test_bad_targets_are_refused_everywhere(loss, X_in, Y_in, error, match):
-    assert_refused(loss, with_targets(X_in, Y_in), error, match)
+@MODELS
+def test_bad_targets_are_refused_everywhere(
+    regularized, loss, X_in, Y_in, error, match
+):
+    assert_refused(loss, with_targets(X_in, Y_in), error, match, regularized)
 
 
 @pytest.mark.parametrize(
     ("loss", "Y_in"), [(MSE, Y[MSE]), (BCE, Y[BCE]), (CE, Y[CE]), (CE, ONE_HOT)]
 )
-def test_the_tables_good_input_is_accepted(loss, Y_in):
-    assert np.isfinite(build(loss).train_step(X, Y_in))
+@MODELS
+def test_the_tables_good_input_is_accepted(regularized, loss, Y_in):
+    assert np.isfinite(build(loss, regularized=regularized).train_step(X, Y_in))
 
 
 # -- other arguments of one call: (loss, call, exception, message) -------------------
