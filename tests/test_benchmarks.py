@@ -21,6 +21,8 @@ import pytest
 
 import fastnn.bench
 
+from conftest import tolerance
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = ROOT / "benchmarks"
 PREFIXES = ("time_", "track_", "timeraw_", "mem_", "peakmem_")
@@ -121,7 +123,8 @@ def run_once(bench, name, combo):
             assert isinstance(result, float | int), (combo, result)
             assert math.isfinite(result) and result >= 0, (combo, result)
         if name.endswith("_error"):  # parity with tests/reference.py
-            assert result < (1e-3 if "float32" in combo else 1e-9), (combo, result)
+            dtype = "float32" if "float32" in combo else "float64"
+            assert result < tolerance(dtype, "bench_error")["atol"], (combo, result)
     finally:
         if hasattr(bench, "teardown"):
             bench.teardown(*combo)

@@ -3,8 +3,7 @@
 The reference (tests/reference.py) is checked against central differences first; the
 compiled methods are then held to it and to central differences of ``model.predict``,
 for every hidden and output activation, in float32 and float64. Integrated gradients
-are checked for completeness, and bad input for clear errors that leave the model
-as it was.
+are checked for completeness. Bad input is in ``test_explain_bad_input.py``.
 """
 
 import importlib.util
@@ -13,35 +12,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _explain_helpers import IG_STEPS, METHODS, SIZES, call, data, make_model
 
 import fastnn
 from fastnn import explain
 
 import reference
-from conftest import assert_close, run_with_allocation_stats
+from conftest import TOL, assert_close, run_with_allocation_stats, tolerance
 
 HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
 OUTPUTS = ["identity", "sigmoid", "softmax", "tanh"]
-METHODS = ["input_gradients", "gradient_x_input", "integrated_gradients"]
-SIZES = [5, 7, 6, 3]  # two hidden layers
 EPS = 1e-6  # central differences, float64
-IG_STEPS = 8  # for parity with the reference: few steps keep the reference quick
 ROOT = Path(__file__).resolve().parents[1]
-
-# Completeness of integrated gradients with steps=200 on smooth (tanh, sigmoid)
-# networks: |sum(attr) - (f(x) - f(baseline))|. The midpoint rule's error on these
-# networks is at most 4e-6 (float64); float32 adds the rounding of 200 accumulated
-# gradients.
-COMPLETENESS_TOL = {np.float32: 1e-4, np.float64: 1e-5}
-
-
-def make_model(hidden="tanh", output="softmax", dtype=np.float64, sizes=SIZES, seed=0):
-    """A model with random weights and biases (not trained: explanations don't care)."""
-    model = fastnn.MLP(sizes, hidden=hidden, output=output, dtype=dtype, seed=seed)
-    rng = np.random.default_rng(seed + 1)
-    for b in model.biases:
-        b[...] = 0.3 * rng.standard_normal(b.shape)
-    return model
 
 
 def ref_args(model):
@@ -64,12 +46,6 @@ def ref_method(method, model, X, target, baseline=None, steps=IG_STEPS):
     )
 
 
-def call(method, model, X, target=None, **kwargs):
-    if method == "integrated_gradients":
-        kwargs.setdefault("steps", IG_STEPS)
-    return getattr(explain, method)(model, X, target=target, **kwargs)
-
-
 def central_differences(f, X, target, eps=EPS):
     """``d f(X)[i, target[i]] / d X[i, k]`` by central differences, all at once."""
     n, n_in = X.shape
@@ -78,10 +54,6 @@ def central_differences(f, X, target, eps=EPS):
     minus = f((X - shifts).reshape(-1, n_in)).reshape(n_in, n, -1)
     rows = np.arange(n)
     return ((plus[:, rows, target] - minus[:, rows, target]) / (2 * eps)).T
-
-
-def data(rng, n=6, n_in=SIZES[0], dtype=np.float64):
-    return rng.standard_normal((n, n_in)).astype(dtype)
 
 
 # -- the reference, then the compiled methods, against finite differences --------------
@@ -96,7 +68,7 @@ def test_reference_matches_finite_differences(hidden, output, rng):
     target = rng.integers(0, SIZES[-1], X.shape[0])
     fd = central_differences(lambda A: reference.mlp_forward(A, *args)[-1], X, target)
     grad = reference.input_gradient(X, *args, target)
-    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(grad, fd, **TOL["fd_inputs"])
 
 
 @pytest.mark.parametrize("output", OUTPUTS)
@@ -107,7 +79,7 @@ def test_input_gradients_match_finite_differences_of_predict(hidden, output, rng
     target = model.predict(X).argmax(axis=1)  # what target=None explains
     fd = central_differences(model.predict, X, target)
     np.testing.assert_allclose(
-        explain.input_gradients(model, X), fd, rtol=1e-6, atol=1e-8
+        explain.input_gradients(model, X), fd, **TOL["fd_inputs"]
     )
 
 
@@ -117,7 +89,7 @@ def test_one_output_model_matches_finite_differences(output, rng):
     X = data(rng, n_in=4)
     fd = central_differences(model.predict, X, np.zeros(X.shape[0], np.int64))
     np.testing.assert_allclose(
-        explain.input_gradients(model, X), fd, rtol=1e-6, atol=1e-8
+        explain.input_gradients(model, X), fd, **TOL["fd_inputs"]
     )
 
 
@@ -178,7 +150,9 @@ def test_blocks_do_not_change_the_result(method, monkeypatch, rng):
     kwargs = {"baseline": baseline} if method == "integrated_gradients" else {}
     whole = call(method, model, X, **kwargs)
     monkeypatch.setattr(explain, "BLOCK_ROWS", 3)
-    np.testing.assert_allclose(call(method, model, X, **kwargs), whole, rtol=1e-12)
+    np.testing.assert_allclose(
+        call(method, model, X, **kwargs), whole, **TOL["reordered"]
+    )
 
 
 # -- targets ---------------------------------------------------------------------------
@@ -238,7 +212,7 @@ def test_integrated_gradients_completeness(hidden, output, dtype, rng):
         model.predict(X)[rows, target] - model.predict(baseline[None])[0, target]
     ).astype(np.float64)
     err = np.abs(attr.sum(axis=1, dtype=np.float64) - gap)
-    assert err.max() < COMPLETENESS_TOL[dtype], (err, gap)
+    assert err.max() < tolerance(dtype, "ig_completeness")["atol"], (err, gap)
 
 
 def test_integrated_gradients_midpoint_rule_converges_quadratically(rng):
@@ -267,8 +241,7 @@ def test_integrated_gradients_with_one_step_is_midpoint_gradient(rng):
     np.testing.assert_allclose(
         explain.integrated_gradients(model, X, baseline, steps=1, target=1),
         (X - baseline) * midpoint,
-        rtol=1e-12,
-        atol=1e-15,
+        **TOL["one_update"],
     )
 
 
@@ -344,10 +317,10 @@ def test_batch_norm_and_dropout_explain_predict(hidden, rng):
     target = model.predict(X).argmax(axis=1)
     fd = central_differences(model.predict, X, target)
     grad = explain.input_gradients(model, X)
-    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(grad, fd, **TOL["fd_inputs"])
     np.testing.assert_allclose(
-        reference.input_gradient(X, *folded_ref_args(model), target), fd, rtol=1e-6,
-        atol=1e-8,
+        reference.input_gradient(X, *folded_ref_args(model), target), fd,
+        **TOL["fd_inputs"],
     )  # fmt: skip
 
 
@@ -381,75 +354,6 @@ def test_estimator_with_model_attribute(rng):
         np.testing.assert_array_equal(
             call(method, estimator, X), call(method, model, X)
         )
-
-
-# -- bad input -------------------------------------------------------------------------
-
-X_OK = np.random.default_rng(0).standard_normal((4, SIZES[0]))
-NAN_X = X_OK.copy()
-NAN_X[1, 2] = np.nan
-BAD = {
-    "X 1-D": (dict(X=X_OK[0]), ValueError),
-    "X 3-D": (dict(X=X_OK[None]), ValueError),
-    "X wrong features": (dict(X=X_OK[:, :3]), ValueError),
-    "X empty": (dict(X=X_OK[:0]), ValueError),
-    "X NaN": (dict(X=NAN_X), ValueError),
-    "X inf": (dict(X=NAN_X * 0 + np.inf), ValueError),
-    "X strings": (dict(X=X_OK.astype(str)), TypeError),
-    "X complex": (dict(X=X_OK.astype(complex)), TypeError),
-    "target too big": (dict(target=SIZES[-1]), ValueError),
-    "target negative": (dict(target=-1), ValueError),
-    "target row too big": (dict(target=[0, 1, 3, 0]), ValueError),
-    "target too short": (dict(target=[0, 1, 2]), ValueError),
-    "target 2-D": (dict(target=[[0, 1, 2, 0]]), ValueError),
-    "target float": (dict(target=1.0), TypeError),
-    "target floats": (dict(target=[0.0, 1.0, 2.0, 0.0]), TypeError),
-    "target bool": (dict(target=True), TypeError),
-    "target string": (dict(target="cat"), TypeError),
-    "model not an MLP": (dict(model="mlp"), TypeError),
-    "estimator not fitted": (dict(model=object()), TypeError),
-}
-BAD_IG = {
-    "steps 0": (dict(steps=0), ValueError),
-    "steps negative": (dict(steps=-3), ValueError),
-    "steps float": (dict(steps=2.5), TypeError),
-    "steps bool": (dict(steps=True), TypeError),
-    "baseline wrong length": (dict(baseline=np.zeros(4)), ValueError),
-    "baseline wrong rows": (dict(baseline=np.zeros((3, SIZES[0]))), ValueError),
-    "baseline 3-D": (dict(baseline=np.zeros((1, 1, SIZES[0]))), ValueError),
-    "baseline NaN": (dict(baseline=np.full(SIZES[0], np.nan)), ValueError),
-    "baseline strings": (dict(baseline=np.zeros(SIZES[0]).astype(str)), TypeError),
-}
-CASES = [(m, k) for m in METHODS for k in BAD] + [
-    ("integrated_gradients", k) for k in BAD_IG
-]
-
-
-@pytest.mark.parametrize(("method", "case"), CASES)
-def test_bad_input_is_refused_and_model_unchanged(method, case):
-    model = make_model()
-    before = (model.params.copy(), model.grads.copy(), model.optimizer.state.copy())
-    kwargs, error = {**BAD, **BAD_IG}[case]
-    kwargs = {"model": model, "X": X_OK, **kwargs}
-    with pytest.raises(error):
-        getattr(explain, method)(**kwargs)
-    after = (model.params, model.grads, model.optimizer.state)
-    for old, new in zip(before, after, strict=True):
-        np.testing.assert_array_equal(old, new)
-
-
-def test_model_unchanged_by_explaining(rng):
-    model = make_model()
-    model.train_step(data(rng), np.eye(3)[[0, 1, 2, 0, 1, 2]])
-    before = (model.params.copy(), model.grads.copy(), model.optimizer.state.copy())
-    X = data(rng)
-    X_before = X.copy()
-    for method in METHODS:
-        call(method, model, X)
-    after = (model.params, model.grads, model.optimizer.state)
-    for old, new in zip(before, after, strict=True):
-        np.testing.assert_array_equal(old, new)
-    np.testing.assert_array_equal(X, X_before)
 
 
 # -- the kernels allocate nothing per step or per block --------------------------------

@@ -11,10 +11,10 @@ import pytest
 import fastnn
 
 import reference
+from conftest import TOL, tolerance
 
 SIZES = [4, 6, 5, 3]
 STEPS = 3
-TOL = {np.float32: {"rtol": 1e-4, "atol": 1e-6}, np.float64: {"rtol": 1e-10, "atol": 0}}
 
 OPTIMIZERS = {
     "sgd": lambda: fastnn.SGD(lr=0.1),
@@ -69,7 +69,7 @@ def test_train_step_follows_torch_rules(name, loss, dtype):
         SIZES, hidden="tanh", loss=loss, optimizer=opt, dtype=dtype, seed=0
     )
     X, Y = problem(dtype, loss)
-    tol = TOL[dtype]
+    tol = tolerance(dtype, "optimizer")
 
     p = model.params.astype(np.float64)
     buf = m = None
@@ -89,7 +89,7 @@ def test_train_step_follows_torch_rules(name, loss, dtype):
         np.testing.assert_allclose(value, ref_loss, **tol, err_msg=f"loss, step {t}")
         np.testing.assert_allclose(model.params, p, **tol, err_msg=f"step {t}")
         np.testing.assert_allclose(
-            model.grads, g, rtol=tol["rtol"], atol=tol["atol"] + 1e-12,
+            model.grads, g, **tolerance(dtype, "optimizer_grads"),
             err_msg=f"gradient, step {t}",
         )  # fmt: skip
         assert model.optimizer.step[0] == t
@@ -97,7 +97,7 @@ def test_train_step_follows_torch_rules(name, loss, dtype):
         assert state.dtype == dtype and state.shape == (2, model.n_params)
         if isinstance(opt, fastnn.Adam):
             np.testing.assert_allclose(state[0], m, **tol, err_msg=f"m, step {t}")
-            np.testing.assert_allclose(state[1], v, rtol=tol["rtol"], atol=1e-12)
+            np.testing.assert_allclose(state[1], v, **tolerance(dtype, "optimizer_v"))
         elif buf is not None:
             np.testing.assert_allclose(state[0], buf, **tol, err_msg=f"buf, step {t}")
         assert model.params.dtype == dtype
@@ -134,7 +134,7 @@ def test_changing_the_learning_rate_takes_effect():
     model.optimizer.lr = 0.5
     model.train_step(X, Y)
     np.testing.assert_allclose(
-        model.params, before - 0.5 * flatten(dW, db), rtol=1e-12, atol=1e-15
+        model.params, before - 0.5 * flatten(dW, db), **TOL["one_update"]
     )
 
 
@@ -165,11 +165,11 @@ def test_one_step_against_torch(name):
         loss.backward()
         torch_opt.step()
         value = model.train_step(X, Y)
-        np.testing.assert_allclose(value, loss.item(), rtol=1e-10)
+        np.testing.assert_allclose(value, loss.item(), **TOL["torch"])
     for i in range(n):
         np.testing.assert_allclose(
-            model.weights[i], tensors[i].detach().numpy(), rtol=1e-10, atol=1e-14
+            model.weights[i], tensors[i].detach().numpy(), **TOL["torch_params"]
         )
         np.testing.assert_allclose(
-            model.biases[i], tensors[n + i].detach().numpy(), rtol=1e-10, atol=1e-14
+            model.biases[i], tensors[n + i].detach().numpy(), **TOL["torch_params"]
         )

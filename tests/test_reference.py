@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import reference as ref
+from conftest import TOL
 
 EPS = 1e-5  # finite-difference step
-FD_TOL = {"rtol": 1e-6, "atol": 1e-9}  # central differences are O(EPS**2) accurate
 KINK_MARGIN = 1e-2  # keep every pre-activation this far from relu's kink at 0
 
 ACTS = list(ref.ACTIVATIONS)
@@ -123,9 +123,9 @@ def test_dense_backward_matches_finite_differences(act, rng):
     A = ref.dense_forward(X, W, b, act)
     dZ, dW, db, dX = ref.dense_backward(X, W, A, G, act)
 
-    np.testing.assert_allclose(dW, numerical_gradient(loss, W), **FD_TOL)
-    np.testing.assert_allclose(db, numerical_gradient(loss, b), **FD_TOL)
-    np.testing.assert_allclose(dX, numerical_gradient(loss, X), **FD_TOL)
+    np.testing.assert_allclose(dW, numerical_gradient(loss, W), **TOL["fd_reference"])
+    np.testing.assert_allclose(db, numerical_gradient(loss, b), **TOL["fd_reference"])
+    np.testing.assert_allclose(dX, numerical_gradient(loss, X), **TOL["fd_reference"])
     # dZ is dL/db sample by sample: check it through db and dW's definitions.
     np.testing.assert_allclose(db, dZ.sum(axis=0))
     np.testing.assert_allclose(dW, X.T @ dZ)
@@ -141,7 +141,7 @@ def test_activation_backward_matches_finite_differences(act, rng):
         return float(np.sum(G * ref.activation(z, act)))
 
     d_z = ref.activation_backward(ref.activation(z, act), G, act)
-    np.testing.assert_allclose(d_z, numerical_gradient(loss, z), **FD_TOL)
+    np.testing.assert_allclose(d_z, numerical_gradient(loss, z), **TOL["fd_reference"])
 
 
 @pytest.mark.parametrize("act", ["relu", "leaky_relu"])
@@ -192,7 +192,7 @@ def test_loss_gradient_matches_finite_differences(loss_name, rng):
         return loss_fn(P, Y)[0]
 
     _, dP = loss_fn(P, Y)
-    np.testing.assert_allclose(dP, numerical_gradient(loss, P), **FD_TOL)
+    np.testing.assert_allclose(dP, numerical_gradient(loss, P), **TOL["fd_reference"])
 
 
 def test_losses_match_their_definitions(rng):
@@ -232,7 +232,9 @@ def test_fused_delta_equals_chain_rule(act, plain, fused, rng):
     loss_plain, dP = plain(P, Y)
     loss_fused, dZ = fused(P, Y)
     assert loss_fused == loss_plain
-    np.testing.assert_allclose(dZ, ref.activation_backward(P, dP, act), rtol=1e-12)
+    np.testing.assert_allclose(
+        dZ, ref.activation_backward(P, dP, act), **TOL["reordered"]
+    )
 
 
 # ---------------------------------------------------------------------------------
@@ -253,9 +255,13 @@ def test_mlp_gradients_match_finite_differences(hidden, output, loss_name, rng):
 
     _, dWs, dbs = ref.mlp_loss_and_gradients(X, Y, weights, biases, acts, loss_name)
     for W, dW in zip(weights, dWs, strict=True):
-        np.testing.assert_allclose(dW, numerical_gradient(loss, W), **FD_TOL)
+        np.testing.assert_allclose(
+            dW, numerical_gradient(loss, W), **TOL["fd_reference"]
+        )
     for b, db in zip(biases, dbs, strict=True):
-        np.testing.assert_allclose(db, numerical_gradient(loss, b), **FD_TOL)
+        np.testing.assert_allclose(
+            db, numerical_gradient(loss, b), **TOL["fd_reference"]
+        )
 
 
 def test_mlp_forward_returns_every_layer_output(rng):

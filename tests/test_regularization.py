@@ -7,7 +7,7 @@ import fastnn
 from fastnn.kernels import dropout as kdrop
 
 import reference
-from conftest import assert_close
+from conftest import TOL, assert_close
 
 
 def _model(dtype="float64", dropout=0.0, batch_norm=False, seed=0, **kwargs):
@@ -41,7 +41,7 @@ def test_batch_norm_reference_matches_finite_differences(rng):
             down = loss(Z, gamma, beta)
             array[idx] = old
             numeric[idx] = (up - down) / 2e-5
-        np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(grad, numeric, **TOL["fd_inputs"])
 
 
 @pytest.mark.parametrize(
@@ -65,7 +65,7 @@ def test_model_gradients_match_finite_differences(rng, dropout, batch_norm):
         down = model.loss(X, y)
         model.params[i] = old
         numeric[i] = (up - down) / 2e-6
-    np.testing.assert_allclose(grads, numeric, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(grads, numeric, **TOL["fd_params"])
 
 
 def _reference_forward(model, X, training):
@@ -129,20 +129,20 @@ def test_matches_pytorch_batch_norm_and_sgd():
         t_loss = torch.mean((net(torch.from_numpy(X)) - torch.from_numpy(Y)) ** 2)
         t_loss.backward()
         opt.step()
-        assert loss == pytest.approx(t_loss.item(), rel=1e-12)
+        assert loss == pytest.approx(t_loss.item(), rel=TOL["torch_loss"]["rtol"])
     gamma, beta = model.norm_params(0)
-    np.testing.assert_allclose(gamma, net[1].weight.detach().numpy(), rtol=1e-10)
-    np.testing.assert_allclose(beta, net[1].bias.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(gamma, net[1].weight.detach().numpy(), **TOL["torch"])
+    np.testing.assert_allclose(beta, net[1].bias.detach().numpy(), **TOL["torch_beta"])
     np.testing.assert_allclose(model.weights[1], net[3].weight.detach().numpy().T,
-                               rtol=1e-10)  # fmt: skip
+                               **TOL["torch"])  # fmt: skip
     np.testing.assert_allclose(model.running_stats[:8], net[1].running_mean.numpy(),
-                               rtol=1e-10, atol=1e-14)  # fmt: skip
+                               **TOL["torch_params"])  # fmt: skip
     np.testing.assert_allclose(model.running_stats[8:], net[1].running_var.numpy(),
-                               rtol=1e-10)  # fmt: skip
+                               **TOL["torch"])  # fmt: skip
     net.eval()
     X = rng.standard_normal((4, 5))
     expected = net(torch.from_numpy(X)).detach().numpy()
-    np.testing.assert_allclose(model.predict(X), expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(model.predict(X), expected, **TOL["torch_outputs"])
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
@@ -153,7 +153,7 @@ def test_dropout_kernel_drops_a_fraction_p_and_scales_the_rest(p, dtype):
     kdrop.dropout_forward(A, D, kdrop.dropout_key(7, 3, 1), p)
     kept = D != 0
     assert abs(1 - kept.mean() - p) < 0.01
-    np.testing.assert_allclose(D[kept], 1 / (1 - p), rtol=1e-6)
+    np.testing.assert_allclose(D[kept], 1 / (1 - p), **TOL["dropout_scale"])
     G = np.ones_like(A)
     kdrop.dropout_backward(G, kdrop.dropout_key(7, 3, 1), p)
     np.testing.assert_array_equal(G, D)  # the same mask, the same scale
@@ -182,7 +182,7 @@ def test_gradients_see_the_masks_of_the_next_step(rng):
     before = [w.copy() for w in model.weights]
     model.train_step(X, y)
     for W0, W1, g in zip(before, model.weights, dW, strict=True):
-        np.testing.assert_allclose(W1, W0 - 0.5 * g, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(W1, W0 - 0.5 * g, **TOL["one_update"])
 
 
 def test_save_load_keeps_dropout_and_batch_norm(rng, tmp_path):

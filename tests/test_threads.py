@@ -180,7 +180,13 @@ def test_pickling_while_another_thread_trains_gives_a_consistent_model():
         while not done.is_set() or checked < 20:
             copy = pickle.loads(pickle.dumps(model))
             step = int(copy.optimizer.step[0])
+            deadline = time.monotonic() + 30.0
             while step not in after:  # the trainer records it right after the step
+                if time.monotonic() > deadline:
+                    pytest.fail(
+                        f"the trainer did not record step {step} within 30 s "
+                        f"(trainer alive: {trainer.is_alive()})"
+                    )
                 time.sleep(0)
             assert _fingerprint(copy) == after[step], f"torn at step {step}"
             checked += 1

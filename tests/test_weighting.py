@@ -6,6 +6,7 @@ import pytest
 import fastnn
 
 import reference
+from conftest import TOL, tolerance
 
 
 def _model(optimizer, dtype="float64", loss="cross_entropy", seed=0):
@@ -57,7 +58,7 @@ def test_weight_decay_follows_pytorch_rules(rng, kind, decay_bias):
         else:
             p = p * (1 - lr * wd_vec)
             p, m, v = reference.adam_step(p, g, m, v, t, lr, 0.9, 0.999, 1e-8)
-        np.testing.assert_allclose(model.params, p, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(model.params, p, **TOL["decayed_updates"])
 
 
 def test_adamw_and_sgd_decay_match_torch(rng):
@@ -87,7 +88,7 @@ def test_adamw_and_sgd_decay_match_torch(rng):
             a for pair in zip(model.weights, model.biases, strict=True) for a in pair
         ]
         for a, b in zip(ours, tw, strict=True):
-            np.testing.assert_allclose(a, b.detach().numpy(), rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(a, b.detach().numpy(), **TOL["torch_outputs"])
 
 
 def test_bad_weight_decay_is_refused():
@@ -107,12 +108,14 @@ def test_sample_weight_is_a_weighted_average(rng, loss, dtype):
     rows = [model.gradients(X[i : i + 1], Y[i : i + 1]) for i in range(6)]
     expect_loss = np.average([r[0] for r in rows], weights=w)
     loss_w, dW, db = model.gradients(X, Y, sample_weight=w)
-    rtol = 1e-10 if dtype == "float64" else 2e-5
-    np.testing.assert_allclose(loss_w, expect_loss, rtol=rtol)
-    np.testing.assert_allclose(model.loss(X, Y, sample_weight=w), loss_w, rtol=rtol)
+    tol = tolerance(dtype, "weighted_loss")
+    np.testing.assert_allclose(loss_w, expect_loss, **tol)
+    np.testing.assert_allclose(model.loss(X, Y, sample_weight=w), loss_w, **tol)
     for layer in range(2):
         expect = sum(wi * r[1][layer] for wi, r in zip(w, rows, strict=True)) / w.sum()
-        np.testing.assert_allclose(dW[layer], expect, rtol=rtol * 10, atol=rtol)
+        np.testing.assert_allclose(
+            dW[layer], expect, **tolerance(dtype, "weighted_average_gradient")
+        )
 
 
 def test_integer_weights_equal_repeated_rows(rng):
@@ -122,10 +125,10 @@ def test_integer_weights_equal_repeated_rows(rng):
     counts = np.array([1, 3, 0, 2])
     loss_w, dW_w, _ = model.gradients(X, y, sample_weight=counts)
     loss_r, dW_r, _ = model.gradients(np.repeat(X, counts, 0), np.repeat(y, counts))
-    np.testing.assert_allclose(loss_w, loss_r, rtol=1e-12)
-    np.testing.assert_allclose(dW_w[0], dW_r[0], rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(loss_w, loss_r, **TOL["reordered"])
+    np.testing.assert_allclose(dW_w[0], dW_r[0], **TOL["weighted_gradient"])
     uniform = model.gradients(X, y, sample_weight=np.full(4, 7.0))[0]
-    assert uniform == pytest.approx(model.loss(X, y), rel=1e-12)
+    assert uniform == pytest.approx(model.loss(X, y), rel=TOL["reordered"]["rtol"])
 
 
 def test_fit_with_sample_weight_equals_weighted_steps(rng):
@@ -136,9 +139,9 @@ def test_fit_with_sample_weight_equals_weighted_steps(rng):
     first = b.loss(X, y, sample_weight=w)
     history = a.fit(X, y, epochs=3, batch_size=10, shuffle=False, sample_weight=w)
     losses = [b.train_step(X, y, sample_weight=w) for _ in range(3)]
-    np.testing.assert_allclose(a.params, b.params, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(history.loss, losses, rtol=1e-12)
-    assert history.loss[0] == pytest.approx(first, rel=1e-12)
+    np.testing.assert_allclose(a.params, b.params, **TOL["reordered_params"])
+    np.testing.assert_allclose(history.loss, losses, **TOL["reordered"])
+    assert history.loss[0] == pytest.approx(first, rel=TOL["reordered"]["rtol"])
     unweighted = _model(fastnn.Adam(0.01))
     unweighted.fit(X, y, epochs=3, batch_size=10, shuffle=False)
     assert not np.allclose(unweighted.params, a.params)
