@@ -186,7 +186,9 @@ def _graph(nodes, initializers, inputs=None, outputs=None, elem=TensorProto.FLOA
     inputs = inputs or [helper.make_tensor_value_info("x", elem, ["N", 3])]
     outputs = outputs or [helper.make_tensor_value_info("y", elem, ["N", 2])]
     graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=initializers)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    opsets = [helper.make_opsetid("", 17)]  # the oldest IR for it: older runtimes
+    ir = helper.find_min_ir_version_for(opsets)
+    return helper.make_model(graph, opset_imports=opsets, ir_version=ir)
 
 
 def _init(name, shape, dtype=np.float32):
