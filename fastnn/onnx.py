@@ -532,12 +532,12 @@ def _read_layers(proto):
             if layers and layers[-1][4] is None:
                 layers[-1][4] = "identity"
             layers.append([W, b, None, None, None])
-        elif (
-            op == "BatchNormalization"
-            and layers
-            and layers[-1][2] is None
-            and (layers[-1][4] is None)
-        ):
+        elif op == "BatchNormalization":
+            if not layers or layers[-1][2] is not None or layers[-1][4] is not None:
+                raise ValueError(
+                    f"BatchNormalization node {node.name!r} does not come between a "
+                    "dense layer's matmul and its activation, where fastnn has it"
+                )
             layers[-1][2], layers[-1][3] = _batch_norm(chain, node, n_cols)
         elif op in _PASS and _passthrough(chain, node, n_cols, dtype):
             chain.advance(node)

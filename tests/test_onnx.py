@@ -281,6 +281,15 @@ def test_import_refuses_what_fastnn_cannot_hold(monkeypatch):
         helper.make_node("Tanh", ["t"], ["y"]),
     ]
     _refused(_graph(twice, [W, b]), "does not follow a dense layer", monkeypatch)
+    bn = [_init(k, (2,)) for k in ("g", "be", "m")] + [
+        numpy_helper.from_array(np.ones(2, np.float32), "v")
+    ]
+    late_bn = [
+        helper.make_node("Gemm", ["x", "W", "b"], ["z"]),
+        helper.make_node("Relu", ["z"], ["r"]),
+        helper.make_node("BatchNormalization", ["r", "g", "be", "m", "v"], ["y"]),
+    ]
+    _refused(_graph(late_bn, [W, b, *bn]), "between", monkeypatch)
     V, c = _init("V", (2, 2), np.float64), _init("c", (2,), np.float64)
     mixed = [
         helper.make_node("Gemm", ["x", "W", "b"], ["z"]),
