@@ -81,6 +81,15 @@ def onnxruntime_predict(model, X, threads):
 BUILDERS = {"fastnn": fastnn_predict, "onnxruntime": onnxruntime_predict}
 
 
+def import_onnxruntime():
+    """Import onnxruntime if it is installed (the peer reports any failure)."""
+    if _available(OPTIONAL["onnxruntime"]):
+        try:
+            import onnxruntime  # noqa: F401
+        except Exception:
+            pass
+
+
 def _available(modules):
     import importlib.util
 

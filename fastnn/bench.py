@@ -42,7 +42,11 @@ from dataclasses import dataclass
 import numpy as np
 
 import fastnn
-from fastnn._bench_predict import format_predict_table, run_predict
+from fastnn._bench_predict import (
+    format_predict_table,
+    import_onnxruntime,
+    run_predict,
+)
 from fastnn._bench_report import (
     check_targets,
     format_table,
@@ -372,6 +376,8 @@ def run(args):
     rounds = args.rounds or (3 if args.quick else 15)
     min_time, warmup = (0.005, 3) if args.quick else (0.05, 20)
     restore, pinned = _limit_threads(args.threads, args.peers)
+    if args.predict or args.predict_only:
+        import_onnxruntime()  # so that machine_info reports its version
     meta = machine_info(args.threads, pinned)
     results, predict = [], None
     try:

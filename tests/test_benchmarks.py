@@ -173,6 +173,8 @@ def test_bench_predict_against_onnxruntime(tmp_path, capsys, monkeypatch, instal
     assert status == 0
     report = json.loads(out.read_text())
     assert report["results"] == []
+    if installed:
+        assert report["meta"]["versions"]["onnxruntime"]
     assert [(r["network"], r["batch"]) for r in report["predict"]] == [
         ("5-4-3 relu/softmax float32", 1),
         ("5-4-3 relu/softmax float32", 3),
