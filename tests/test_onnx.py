@@ -95,6 +95,19 @@ def test_export_depth_dropout_batch_norm(depth, batch_norm, dropout, dtype):
     assert ops.count("BatchNormalization") == (depth if batch_norm else 0)
 
 
+@pytest.mark.parametrize("sizes", [[1, 1], [3, 1], [1, 5, 2]], ids=str)
+def test_export_edge_shapes_and_one_row(sizes, dtype):
+    model = make_model(sizes, "tanh", "identity", dtype)
+    proto = to_onnx(model)
+    t = np.dtype(dtype).type
+    for X in (data(model, n=1), data(model, n=4)):
+        np.testing.assert_allclose(
+            run_ort(proto, X), model.predict(X), rtol=RTOL[t], atol=ATOL[t]
+        )
+    back = from_onnx(proto)
+    assert back.sizes == sizes and np.array_equal(back.params, model.params)
+
+
 def test_export_after_training_with_batch_norm(dtype):
     model = fastnn.MLP([4, 8, 3], hidden="relu", loss="cross_entropy", dtype=dtype,
                        batch_norm=True, dropout=0.2, seed=1)  # fmt: skip
