@@ -33,7 +33,7 @@ def machine_info(threads, pinned):
             ]
         cpu = names[0] if names else cpu
     versions = {"python": platform.python_version(), "fastnn": fastnn.__version__}
-    for name in ("numpy", "numba", "scipy", "torch", "jax"):
+    for name in ("numpy", "numba", "scipy", "torch", "jax", "onnxruntime"):
         mod = sys.modules.get(name)
         versions[name] = getattr(mod, "__version__", None) if mod else None
     return {

@@ -19,6 +19,8 @@ reported. Columns:
             the first layer). No step can beat it by much.
 ``fit``     ``model.fit`` for whole epochs (``shuffle=False``), per step.
 
+``--predict`` adds ``predict`` against onnxruntime (:mod:`fastnn._bench_predict`).
+
 Threads: on Linux the process is first pinned to ``--threads`` CPUs
 (``os.sched_setaffinity``; the pools the peers start later inherit it, so no library
 can use more cores than asked). BLAS and OpenMP pools are limited with threadpoolctl,
@@ -40,6 +42,11 @@ from dataclasses import dataclass
 import numpy as np
 
 import fastnn
+from fastnn._bench_predict import (
+    format_predict_table,
+    import_onnxruntime,
+    run_predict,
+)
 from fastnn._bench_report import (
     check_targets,
     format_table,
@@ -320,6 +327,9 @@ def parse_args(argv):
     p.add_argument("--rounds", type=int, help="timed rounds per peer (default 15)")
     p.add_argument("--quick", action="store_true", help="few, short rounds")
     p.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
+    for flag, text in (("--predict", "also time"), ("--predict-only", "only time")):
+        p.add_argument(flag, action="store_true",
+                       help=f"{text} predict against onnxruntime")  # fmt: skip
     args = p.parse_args(argv)
     for name, choices in (("cases", CASES), ("dtypes", DTYPES), ("peers", PEERS)):
         items = [s.strip() for s in getattr(args, name).split(",") if s.strip()]
@@ -341,10 +351,14 @@ def run(args):
     rounds = args.rounds or (3 if args.quick else 15)
     min_time, warmup = (0.005, 3) if args.quick else (0.05, 20)
     restore, pinned = _limit_threads(args.threads, args.peers)
+    if args.predict or args.predict_only:
+        import_onnxruntime()  # so that machine_info reports its version
     meta = machine_info(args.threads, pinned)
-    results = []
+    results, predict = [], None
     try:
-        for dtype in args.dtypes:
+        if args.predict or args.predict_only:
+            predict = run_predict(args.threads, rounds, min_time, warmup)
+        for dtype in args.dtypes if not args.predict_only else ():
             for name in args.cases:
                 times, status, losses = time_case(
                     CASES[name], dtype, args.peers, rounds, min_time, warmup
@@ -360,12 +374,15 @@ def run(args):
                 )
     finally:
         restore()
-    return {
+    report = {
         "meta": meta,
         "rounds": rounds,
         "results": results,
         "targets": check_targets(results),
     }
+    if predict is not None:
+        report["predict"] = predict
+    return report
 
 
 def main(argv=None):
@@ -378,9 +395,12 @@ def main(argv=None):
         f"{meta['threads']} thread(s); "
         + ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v)
     )
-    for dtype in args.dtypes:
+    for dtype in args.dtypes if not args.predict_only else ():
         print()
         print(format_table(report["results"], dtype, meta, report["rounds"]))
+    if "predict" in report:
+        print()
+        print(format_predict_table(report["predict"], args.threads, report["rounds"]))
     for r in report["results"]:
         loss0 = r["first_loss"].get("fastnn")
         for peer, value in r["first_loss"].items():

@@ -154,3 +154,42 @@ def test_bench_command_writes_json(tmp_path, capsys):
     assert {t["metric"] for t in report["targets"]} == {"speedup", "us"}
     text = capsys.readouterr().out
     assert "float32, 1 thread(s)" in text and "float64, 1 thread(s)" in text
+
+
+@pytest.mark.parametrize("installed", [True, False], ids=["onnxruntime", "missing"])
+def test_bench_predict_against_onnxruntime(tmp_path, capsys, monkeypatch, installed):
+    from fastnn import _bench_predict as bp
+
+    if installed:
+        pytest.importorskip("onnxruntime")
+        pytest.importorskip("onnx")
+    else:  # as if onnxruntime were not installed
+        available = bp._available
+        monkeypatch.setattr(
+            bp, "_available", lambda mods: "onnxruntime" not in mods and available(mods)
+        )
+    tiny = bp.PredictCase((5, 4, 3), "relu", "softmax", "float32")
+    monkeypatch.setattr(bp, "PREDICT_CASES", (tiny,))
+    monkeypatch.setattr(bp, "BATCHES", (1, 3))
+    out = tmp_path / "p.json"
+    status = fastnn.bench.main(["--predict-only", "--quick", "--json", str(out)])
+    assert status == 0
+    report = json.loads(out.read_text())
+    assert report["results"] == []
+    if installed:
+        assert report["meta"]["versions"]["onnxruntime"]
+    assert [(r["network"], r["batch"]) for r in report["predict"]] == [
+        ("5-4-3 relu/softmax float32", 1),
+        ("5-4-3 relu/softmax float32", 3),
+    ]
+    for r in report["predict"]:
+        want = "ok" if installed else "missing"
+        assert r["status"] == {"fastnn": "ok", "onnxruntime": want}
+        assert set(r["us_per_call"]) == ({"fastnn", "onnxruntime"} if installed
+                                         else {"fastnn"})  # fmt: skip
+        assert all(t > 0 for t in r["us_per_call"].values())
+        if installed:
+            assert r["max_rel_diff"]["onnxruntime"] < 1e-5
+    text = capsys.readouterr().out
+    assert "predict, 1 thread(s)" in text
+    assert ("missing" in text) != installed
