@@ -5,6 +5,8 @@ graph's lists, or a skl2onnx container)."""
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
+from .kernels.layout import NORM, running_views
+
 LEAKY_SLOPE = 0.01
 ONNX_TYPES = {np.dtype(np.float32): TensorProto.FLOAT,
               np.dtype(np.float64): TensorProto.DOUBLE}  # fmt: skip
@@ -18,12 +20,11 @@ def _layers(model):
     ``(gamma, beta, running mean, running var)``, all arrays of the model's dtype."""
     names = list(model.hidden) + [model.output]
     layers = []
-    for layer, (_, n_out, _, _, norm, stats) in enumerate(model.layout):
+    for layer, norm in enumerate(model.layout[:, NORM]):
         bn = None
         if norm:
             gamma, beta = model.norm_params(layer)
-            running = model.running_stats[stats : stats + 2 * n_out]
-            bn = (gamma, beta, running[:n_out], running[n_out:])
+            bn = (gamma, beta, *running_views(model.running_stats, model.layout, layer))
         layers.append((model.weights[layer], model.biases[layer], bn, names[layer]))
     return layers
 

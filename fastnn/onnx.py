@@ -43,6 +43,7 @@ from . import __version__
 from ._onnx_export import ONNX_TYPES, ProtoEmitter, emit_network
 from ._onnx_import import check_layers, load, read_layers
 from ._skl2onnx import register_skl2onnx
+from .kernels.layout import running_views
 from .model import MLP
 
 __all__ = ["to_onnx", "from_onnx", "register_skl2onnx", "DEFAULT_OPSET", "MIN_OPSET"]
@@ -219,12 +220,9 @@ def from_onnx(source, **kwargs):
         model.weights[i][...] = W
         model.biases[i][...] = b
         if bn is not None:
-            n_out = W.shape[1]
             gamma, beta = model.norm_params(i)
-            gamma[...], beta[...] = bn[0], bn[1]
-            stats = model.layout[i][5]
-            model.running_stats[stats : stats + n_out] = bn[2]
-            model.running_stats[stats + n_out : stats + 2 * n_out] = bn[3]
+            mean, var = running_views(model.running_stats, model.layout, i)
+            gamma[...], beta[...], mean[...], var[...] = bn
     return model.eval()
 
 
