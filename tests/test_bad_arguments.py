@@ -9,6 +9,9 @@ Bad data (X, Y, sample weights, ``fit``'s settings) is in ``test_bad_input.py``.
 
 import numpy as np
 import pytest
+
+import fastnn
+
 from _helpers import (
     CE,
     INF,
@@ -22,8 +25,6 @@ from _helpers import (
     build,
     snapshot,
 )
-
-import fastnn
 
 # -- constructor arguments: (kwargs, exception, message) ------------------------------
 

@@ -18,6 +18,7 @@ Damaged files are in ``test_io_damaged.py``.
 
 import numpy as np
 import pytest
+
 from _helpers import (
     BCE,
     CE,

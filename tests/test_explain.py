@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _explain_helpers import IG_STEPS, METHODS, SIZES, call, data, make_model
 
 import fastnn
 from fastnn import explain
 
 import reference
+from _explain_helpers import IG_STEPS, METHODS, SIZES, call, data, make_model
 from conftest import TOL, assert_close, run_with_allocation_stats, tolerance
 
 HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]

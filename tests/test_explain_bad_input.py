@@ -4,9 +4,10 @@ it was; explaining never changes the model or X."""
 
 import numpy as np
 import pytest
-from _explain_helpers import METHODS, SIZES, call, data, make_model
 
 from fastnn import explain
+
+from _explain_helpers import METHODS, SIZES, call, data, make_model
 
 # -- bad input -------------------------------------------------------------------------
 

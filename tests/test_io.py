@@ -9,6 +9,11 @@ import pickle
 
 import numpy as np
 import pytest
+
+import fastnn
+import fastnn.io
+from fastnn.io import FORMAT_VERSION, load, save
+
 from _helpers import (
     ARCHITECTURES,
     OPTIMIZERS,
@@ -19,10 +24,6 @@ from _helpers import (
     make_model,
     trained,
 )
-
-import fastnn
-import fastnn.io
-from fastnn.io import FORMAT_VERSION, load, save
 
 # -- round trips ---------------------------------------------------------------------
 

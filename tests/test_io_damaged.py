@@ -7,12 +7,13 @@ import re
 
 import numpy as np
 import pytest
-from _helpers import assert_same_model, build, trained
 
 import fastnn
 import fastnn._format
 import fastnn.io
 from fastnn.io import load, save
+
+from _helpers import assert_same_model, build, trained
 
 # -- bad files: (make the file at a path, what the message says) ---------------------
 

@@ -5,11 +5,11 @@ Bad input and bad arguments are in ``test_bad_input.py`` and ``test_bad_argument
 
 import numpy as np
 import pytest
-from _helpers import assert_unchanged, snapshot
 
 import fastnn
 
 import reference
+from _helpers import assert_unchanged, snapshot
 from conftest import TOL, assert_close
 
 HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]

@@ -14,6 +14,9 @@ import textwrap
 
 import numpy as np
 import pytest
+
+import fastnn
+
 from _helpers import (
     BCE,
     CE,
@@ -27,9 +30,6 @@ from _helpers import (
     assert_same_state,
     put,
 )
-
-import fastnn
-
 from conftest import TOL
 
 # -- unusual but valid input: the same result as the float array it stands for -------

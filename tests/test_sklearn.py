@@ -14,13 +14,14 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from _sklearn_helpers import _data, _estimator, _sklearn_twin  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.utils.class_weight import compute_sample_weight  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import fastnn  # noqa: E402
 from fastnn.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+
+from _sklearn_helpers import _data, _estimator, _sklearn_twin  # noqa: E402
 
 ROOT = Path(__file__).parents[1]
 quiet = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

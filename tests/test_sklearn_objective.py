@@ -7,11 +7,11 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from _sklearn_helpers import KINDS, _data, _estimator, _partial_fit, _sklearn_twin  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 import fastnn  # noqa: E402
 
+from _sklearn_helpers import KINDS, _data, _estimator, _partial_fit, _sklearn_twin  # noqa: E402
 from conftest import TOL  # noqa: E402
 
 quiet = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
