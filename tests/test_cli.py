@@ -37,3 +37,17 @@ def test_no_command_or_help_prints_the_usage(argv, capsys):
     assert "demo" in text and "bench" in text
     assert "unknown command" not in text
     assert status == (2 if not argv else 0)
+
+
+def test_demo_help_is_plain_text_and_explains_every_option():
+    status, out, _ = run_cli("demo", "--help")
+    assert status == 0
+    assert "``" not in out and ":func:" not in out
+    assert "XOR" in out
+    lines = out.splitlines()
+    for option in ("--epochs", "--seed", "--plot"):
+        line = next(i for i, ln in enumerate(lines) if ln.strip().startswith(option))
+        # argparse puts the help on the option's line, or on the next when long
+        helptext = (lines[line].split(maxsplit=2)[2:] or [lines[line + 1]])[0]
+        assert helptext.strip(), f"{option} has no help text"
+    assert "default: 3000" in out
