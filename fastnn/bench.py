@@ -41,7 +41,6 @@ import numpy as np
 
 import fastnn
 from fastnn._bench_report import (
-    check_targets,
     format_table,
     machine_info,
 )
@@ -389,7 +388,6 @@ def run(args):
         "meta": meta,
         "rounds": rounds,
         "results": results,
-        "targets": check_targets(results),
     }
 
 
@@ -415,13 +413,6 @@ def main(argv=None):
                     f"warning: {r['case']} {r['dtype']}: {peer}'s first loss "
                     f"{value:.6g} differs from fastnn's {loss0:.6g}"
                 )
-    if report["targets"]:
-        print("\ntargets (fastnn step through the API; the kernel alone in brackets)")
-        for t in report["targets"]:
-            print(
-                f"  {t['case']:<9}{t['dtype']:<9}{t['text']:<66}"
-                f"{'met' if t['met'] else 'MISSED'}"
-            )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)

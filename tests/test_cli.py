@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+import fastnn.bench
 from fastnn.__main__ import main
 
 
@@ -51,3 +52,23 @@ def test_demo_help_is_plain_text_and_explains_every_option():
         helptext = (lines[line].split(maxsplit=2)[2:] or [lines[line + 1]])[0]
         assert helptext.strip(), f"{option} has no help text"
     assert "default: 3000" in out
+
+
+def test_bench_reports_numbers_not_targets(monkeypatch, capsys):
+    """The bench prints times and ratios; it judges nothing against goals."""
+    us = {"fastnn": 6.4, "kernel": 3.1, "numpy": 29.9, "floor": 5.5, "fit": 2.0}
+    status = {peer: "ok" for peer in fastnn.bench.PEERS}
+    status.update(torch="missing", jax="missing")
+    report = {
+        "meta": {"cpu": "test CPU", "logical_cpus": 2, "threads": 1,
+                 "versions": {"fastnn": fastnn.__version__}},
+        "rounds": 3,
+        "results": [{"case": "xor", "dtype": dt, "us_per_step": us, "status": status,
+                     "first_loss": {"fastnn": 0.25, "numpy": 0.25}}
+                    for dt in ("float32", "float64")],
+    }  # fmt: skip
+    monkeypatch.setattr(fastnn.bench, "run", lambda args: report)
+    assert fastnn.bench.main(["--cases", "xor"]) == 0
+    out = capsys.readouterr().out
+    assert "xor" in out and "4.7×" in out  # numpy / fastnn = 29.9 / 6.4
+    assert "MISSED" not in out and "target" not in out.lower()
