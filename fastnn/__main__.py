@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import TextIO
 
 COMMANDS = {
     "demo": "train the primer's XOR network and show the result",
@@ -11,7 +12,7 @@ COMMANDS = {
 }
 
 
-def usage(file=None) -> None:
+def usage(file: TextIO | None = None) -> None:
     """Print the commands and what they do."""
     print("usage: python -m fastnn {demo,bench} [options]\n", file=file)
     for name, text in COMMANDS.items():
