@@ -1,9 +1,8 @@
-"""What ``python -m fastnn bench`` reports besides the times: the machine, the
-targets and whether they are met, and the tables.
+"""What ``python -m fastnn bench`` reports besides the times: the machine and the
+tables.
 
-:func:`machine_info` describes the machine and the thread pools, ``TARGETS`` and
-:func:`check_targets` judge the measured times, :func:`format_table` lays them out.
-:mod:`fastnn.bench` re-exports them all.
+:func:`machine_info` describes the machine and the thread pools, :func:`format_table`
+lays the measured times out. :mod:`fastnn.bench` re-exports them.
 """
 
 import os
@@ -12,16 +11,6 @@ import sys
 import time
 
 import fastnn
-
-# (case, peer, "speedup" = peer / fastnn  or  "floor" = fastnn / floor, bound)
-TARGETS = [
-    ("xor", "numpy", "speedup", 15.0),
-    ("tiny100", "numpy", "speedup", 8.0),
-    ("online1", "numpy", "speedup", 10.0),
-    ("mnist64", "floor", "floor", 1.15),
-    ("wide1024", "floor", "floor", 1.05),
-    ("xor", "fit", "us", 0.5),
-]
 
 
 def machine_info(threads, pinned):
@@ -52,39 +41,6 @@ def machine_info(threads, pinned):
             for p in pinned["pools"]
         ],
     }
-
-
-def check_targets(results):
-    """Each target of the issue, per dtype, with the measured value and whether met.
-
-    Targets are on the API step (``fastnn``); the text adds the kernel's figure.
-    """
-    out = []
-    for r in results:
-        us = r["us_per_step"]
-        for case, peer, kind, bound in TARGETS:
-            if r["case"] != case or peer not in us:
-                continue
-            kernel = us.get("kernel")
-            if kind == "speedup":
-                value, met = us[peer] / us["fastnn"], us[peer] / us["fastnn"] >= bound
-                text = f"{peer}/fastnn {value:.1f}x"
-                if kernel:
-                    text += f" (kernel {us[peer] / kernel:.1f}x)"
-                text += f", target >= {bound:g}x"
-            elif kind == "floor":
-                value, met = us["fastnn"] / us[peer], us["fastnn"] / us[peer] <= bound
-                text = f"fastnn/floor {value:.3f}x"
-                if kernel:
-                    text += f" (kernel {kernel / us[peer]:.3f}x)"
-                text += f", target <= {bound:g}x"
-            else:
-                value, met = us[peer], us[peer] <= bound
-                text = f"fit {value:.3f} us/step, target <= {bound:g} us/step"
-            out.append({"case": case, "dtype": r["dtype"], "metric": kind,
-                        "value": value, "bound": bound, "met": bool(met),
-                        "text": text})  # fmt: skip
-    return out
 
 
 # -- report ------------------------------------------------------------------------

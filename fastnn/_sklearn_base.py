@@ -5,8 +5,11 @@ bounds, and ``_BaseMLP``, their checks, optimizer and loop of epochs.
 the docstring of :mod:`fastnn.sklearn` describes.
 """
 
+from __future__ import annotations
+
 import numbers
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -56,30 +59,30 @@ class _BaseMLP(BaseEstimator):
 
     def __init__(
         self,
-        hidden_layer_sizes=(100,),
-        activation="relu",
+        hidden_layer_sizes: int | Sequence[int] = (100,),
+        activation: str = "relu",
         *,
-        solver="adam",
-        alpha=0.0001,
-        batch_size="auto",
-        learning_rate="constant",
-        learning_rate_init=0.001,
-        power_t=0.5,
-        max_iter=200,
-        shuffle=True,
-        random_state=None,
-        tol=1e-4,
-        verbose=False,
-        warm_start=False,
-        momentum=0.9,
-        nesterovs_momentum=True,
-        early_stopping=False,
-        validation_fraction=0.1,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        n_iter_no_change=10,
-    ):
+        solver: str = "adam",
+        alpha: float = 0.0001,
+        batch_size: int | str = "auto",
+        learning_rate: str = "constant",
+        learning_rate_init: float = 0.001,
+        power_t: float = 0.5,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+        tol: float = 1e-4,
+        verbose: bool = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int | float = 10,
+    ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -106,14 +109,14 @@ class _BaseMLP(BaseEstimator):
     # -- fitted attributes that are views into model_ -------------------------------
 
     @property
-    def coefs_(self):
+    def coefs_(self) -> list[np.ndarray]:
         """list of ndarray of shape (n_in, n_out): the weights, writable views into
         ``model_.params``."""
         check_is_fitted(self, "model_")
         return self.model_.weights
 
     @property
-    def intercepts_(self):
+    def intercepts_(self) -> list[np.ndarray]:
         """list of ndarray of shape (n_out,): the intercepts, views as ``coefs_``."""
         check_is_fitted(self, "model_")
         return self.model_.biases

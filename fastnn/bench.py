@@ -48,7 +48,6 @@ from fastnn._bench_predict import (
     run_predict,
 )
 from fastnn._bench_report import (
-    check_targets,
     format_table,
     machine_info,
 )
@@ -378,7 +377,6 @@ def run(args):
         "meta": meta,
         "rounds": rounds,
         "results": results,
-        "targets": check_targets(results),
     }
     if predict is not None:
         report["predict"] = predict
@@ -410,13 +408,6 @@ def main(argv=None):
                     f"warning: {r['case']} {r['dtype']}: {peer}'s first loss "
                     f"{value:.6g} differs from fastnn's {loss0:.6g}"
                 )
-    if report["targets"]:
-        print("\ntargets (fastnn step through the API; the kernel alone in brackets)")
-        for t in report["targets"]:
-            print(
-                f"  {t['case']:<9}{t['dtype']:<9}{t['text']:<66}"
-                f"{'met' if t['met'] else 'MISSED'}"
-            )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)

@@ -1,18 +1,31 @@
 """``python -m fastnn demo``: train the primer's XOR network and show what happened."""
 
+from __future__ import annotations
+
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
 import fastnn
+from fastnn.training import History
 
 X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 Y = np.array([[0], [1], [1], [0]], dtype=np.float32)
 
 
-def train_xor(epochs=3000, lr=2.0, seed=0):
+DESCRIPTION = (
+    "Train the primer's XOR network (2 inputs, 4 sigmoid hidden units, 1 sigmoid "
+    "output, MSE loss, full-batch SGD with momentum) and print the loss curve's "
+    "summary, the predictions and the time taken."
+)
+
+
+def train_xor(
+    epochs: int = 3000, lr: float = 2.0, seed: int = 0
+) -> tuple[fastnn.MLP, History]:
     """A 2-4-1 sigmoid network, MSE, full-batch gradient descent on XOR.
 
     Returns the trained model and its History.
@@ -29,10 +42,23 @@ def train_xor(epochs=3000, lr=2.0, seed=0):
     return model, history
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m fastnn demo", description=__doc__)
-    parser.add_argument("--epochs", type=int, default=3000)
-    parser.add_argument("--seed", type=int, default=0)
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m fastnn demo``; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m fastnn demo", description=DESCRIPTION
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=3000,
+        help="full-batch training steps (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the initial weights (default: %(default)s)",
+    )
     parser.add_argument(
         "--plot",
         metavar="PATH",

@@ -4,10 +4,16 @@ matplotlib is imported only when a picture is drawn, so ``import fastnn`` stays 
 and works without it.
 """
 
+from __future__ import annotations
+
 import os
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # matplotlib is optional and imported when a picture is drawn
+    from matplotlib.figure import Figure
 
 __all__ = ["plot_history"]
 
@@ -15,12 +21,12 @@ MARKERS_UP_TO = 30  # epochs: fewer than this and each epoch gets a marker
 
 
 def plot_history(
-    source,
-    path: str | os.PathLike | None = None,
+    source: object,
+    path: str | os.PathLike[str] | None = None,
     *,
     title: str | None = None,
     logy: bool | None = None,
-) -> "matplotlib.figure.Figure":  # noqa: F821 - matplotlib is imported lazily
+) -> Figure:
     """Draw a loss curve, and the validation curves when there are any.
 
     Parameters

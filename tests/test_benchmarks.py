@@ -136,7 +136,7 @@ def test_bench_command_writes_json(tmp_path, capsys):
         status = fastnn.bench.main(["--quick", "--cases", "xor", "--json", str(out)])
     assert status == 0
     report = json.loads(out.read_text())
-    assert set(report) == {"meta", "rounds", "results", "targets"}
+    assert set(report) == {"meta", "rounds", "results"}
     assert {"cpu", "threads", "versions", "thread_pools"} <= set(report["meta"])
     assert [(r["case"], r["dtype"]) for r in report["results"]] == [
         ("xor", "float32"),
@@ -151,8 +151,8 @@ def test_bench_command_writes_json(tmp_path, capsys):
             assert (peer in r["us_per_step"]) == (status == "ok")
         assert {"fastnn", "kernel", "numpy", "floor", "fit"} <= set(r["us_per_step"])
         assert all(t > 0 for t in r["us_per_step"].values())
-    assert {t["metric"] for t in report["targets"]} == {"speedup", "us"}
     text = capsys.readouterr().out
+    assert "MISSED" not in text and "target" not in text.lower()
     assert "float32, 1 thread(s)" in text and "float64, 1 thread(s)" in text
 
 
