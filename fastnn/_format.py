@@ -72,7 +72,7 @@ OPTIONAL_HEADER_KEYS = ("dropout", "batch_norm", "bn_momentum", "bn_eps")
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows only
 
 # What reading a damaged file can raise, from numpy, zipfile, zlib and json.
-_PARSE_ERRORS = (
+_PARSE_ERRORS: tuple[type[Exception], ...] = (
     ValueError,  # numpy's format checks, json, UnicodeDecodeError, pickles refused
     TypeError,
     KeyError,

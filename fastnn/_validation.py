@@ -140,7 +140,7 @@ def check_bool(value, name):
 _NO_WEIGHTS = {np.float32: np.empty(0, np.float32), np.float64: np.empty(0, np.float64)}
 
 
-def check_X(model, X, name="X", ndim=2):
+def check_X(model, X, name="X", ndim=2) -> np.ndarray:
     """Inputs (rows of features; one row when ``ndim`` is 1) as the kernels take
     them: C-contiguous, writable, finite, of the model's dtype."""
     X = as_float_array(X, model.dtype, name, ndim=ndim)
@@ -152,7 +152,7 @@ def check_X(model, X, name="X", ndim=2):
     return X
 
 
-def is_ready(model, A, n_cols):
+def is_ready(model, A, n_cols) -> bool:
     """Whether ``A`` is already a 2-D, C-contiguous, writable, non-empty array of the
     model's dtype with ``n_cols`` columns: the fast path, which only has to look at
     the values (in compiled code, without temporaries)."""
@@ -167,7 +167,7 @@ def is_ready(model, A, n_cols):
     )
 
 
-def check_XY(model, X, Y, names=("X", "Y")):
+def check_XY(model, X, Y, names=("X", "Y")) -> tuple[np.ndarray, np.ndarray]:
     """Inputs and targets of a training call, as the kernels take them.
 
     Targets follow the rules of :mod:`fastnn.kernels.checks`; 1-D integer labels
@@ -296,7 +296,9 @@ def check_batches(model, n_samples, batch_size, training):
         )
 
 
-def check_training_input(model, X, Y, sample_weight):
+def check_training_input(
+    model, X, Y, sample_weight
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(X, Y, sample_weight)`` checked for one training call on the whole batch:
     the arrays the kernels take, the weights scaled to mean 1 (empty for none)."""
     X, Y = check_XY(model, X, Y)

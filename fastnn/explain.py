@@ -25,8 +25,10 @@ fitted scikit-learn estimators).
 """
 
 import numbers
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _validation as v
 from .kernels import explain as kexplain
@@ -40,7 +42,9 @@ BLOCK_ROWS = 256
 IG_RULE = "midpoint"
 
 
-def input_gradients(model, X, target=None) -> np.ndarray:
+def input_gradients(
+    model: Any, X: ArrayLike, target: ArrayLike | None = None
+) -> np.ndarray:
     """Gradient of the target output activation with respect to each input feature.
 
     Parameters
@@ -66,7 +70,9 @@ def input_gradients(model, X, target=None) -> np.ndarray:
     return _run(mlp, kexplain.input_gradients, X, target, out=out)
 
 
-def gradient_x_input(model, X, target=None) -> np.ndarray:
+def gradient_x_input(
+    model: Any, X: ArrayLike, target: ArrayLike | None = None
+) -> np.ndarray:
     """Gradient × input: ``X * input_gradients(model, X, target)``.
 
     Parameters and errors as :func:`input_gradients`.
@@ -80,7 +86,13 @@ def gradient_x_input(model, X, target=None) -> np.ndarray:
     return _run(mlp, kexplain.gradient_x_input, X, target, out=out)
 
 
-def integrated_gradients(model, X, baseline=None, steps=50, target=None) -> np.ndarray:
+def integrated_gradients(
+    model: Any,
+    X: ArrayLike,
+    baseline: ArrayLike | None = None,
+    steps: int = 50,
+    target: ArrayLike | None = None,
+) -> np.ndarray:
     """Integrated gradients (Sundararajan et al., 2017) along the straight path.
 
     For row ``i`` with baseline ``x0``::
@@ -136,7 +148,7 @@ def _prepare(model, X, target):
     return mlp, X, _check_target(mlp, target, X.shape[0])
 
 
-def _get_mlp(model) -> MLP:
+def _get_mlp(model: Any) -> MLP:
     if isinstance(model, MLP):
         return model
     inner = getattr(model, "model_", None)

@@ -7,6 +7,8 @@ objects and :func:`load` never unpickles anything. Everything :func:`load` needs
 continue training bit for bit is in the file.
 """
 
+import os
+
 import numpy as np
 
 from . import _format
@@ -19,7 +21,7 @@ __all__ = ["ARRAY_KEYS", "FORMAT_VERSION", "load", "save"]
 BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
 
-def save(model: MLP, path) -> None:
+def save(model: MLP, path: str | os.PathLike) -> None:
     """Write ``model`` and its training state to one ``.npz`` file at ``path``.
 
     The file is written to a temporary file in the same folder, flushed to disk and
@@ -51,7 +53,7 @@ def save(model: MLP, path) -> None:
     _format.save(model, path)
 
 
-def load(path) -> MLP:
+def load(path: str | os.PathLike) -> MLP:
     """Read a model written by :func:`save` (or :meth:`MLP.save`).
 
     Parameters

@@ -1,10 +1,13 @@
 """``fastnn.MLP``: a multilayer perceptron whose training step is one compiled call."""
 
 import math
+import os
 import threading
+from collections.abc import Sequence
 from functools import cached_property
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _format, training
 from . import _validation as v
@@ -13,7 +16,7 @@ from .kernels import ACTIVATIONS, LEAKY_RELU, LOSSES, RELU, SOFTMAX
 from .kernels import layout as klayout
 from .kernels import network as knet
 from .kernels.blas import blas_threads
-from .optimizers import get_optimizer, writable
+from .optimizers import Optimizer, get_optimizer, writable
 
 __all__ = ["MLP", "DivergenceError"]
 
@@ -96,18 +99,22 @@ class MLP:
 
     def __init__(
         self,
-        sizes,
-        hidden="relu",
-        output=None,
-        loss="mse",
-        optimizer="adam",
-        dtype="float32",
-        seed=None,
-        dropout=0.0,
-        batch_norm=False,
-        bn_momentum=0.1,
-        bn_eps=1e-5,
-    ):
+        sizes: Sequence[int],
+        hidden: str | Sequence[str] = "relu",
+        output: str | None = None,
+        loss: str = "mse",
+        optimizer: Optimizer | str | dict = "adam",
+        dtype: DTypeLike = "float32",
+        seed: int
+        | Sequence[int]
+        | np.random.SeedSequence
+        | np.random.Generator
+        | None = None,
+        dropout: float | Sequence[float] = 0.0,
+        batch_norm: bool | Sequence[bool] = False,
+        bn_momentum: float = 0.1,
+        bn_eps: float = 1e-5,
+    ) -> None:
         sizes = v.check_sizes(sizes)
         n_hidden = len(sizes) - 2
         self.loss_name = loss
@@ -151,7 +158,7 @@ class MLP:
         self.optimizer.bind(self, n_params, self.dtype)
         self._init_params()
         self.dropout_seed = int(self.rng.integers(2**62))
-        self._workspaces = {}
+        self._workspaces: dict[int, np.ndarray] = {}
         self.lock = threading.RLock()
 
     def _make_views(self):
@@ -202,19 +209,19 @@ class MLP:
     def n_params(self) -> int:
         return self.params.size
 
-    def norm_params(self, layer):
+    def norm_params(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
         """Views ``(gamma, beta)`` of a batch-normalized layer's scale and shift."""
         if not self.layout[layer, klayout.NORM]:
             raise ValueError(f"layer {layer} has no batch normalization")
         return klayout.norm_views(self.params, self.layout, layer)
 
-    def train(self):
+    def train(self) -> "MLP":
         """Training behaviour for :meth:`loss`, :meth:`gradients` and
         :meth:`train_step`: dropout on, batch statistics (the default). Returns self."""
         self.training = True
         return self
 
-    def eval(self):
+    def eval(self) -> "MLP":
         """Inference behaviour for :meth:`loss` and :meth:`gradients`: no dropout,
         running statistics. :meth:`predict` always behaves so. Returns self."""
         self.training = False
@@ -230,7 +237,7 @@ class MLP:
     # -- what the compiled calls take -----------------------------------------------
 
     @property
-    def network(self):
+    def network(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return self.params, self.layout, self.config, self.running_stats
 
     @property
@@ -299,7 +306,7 @@ class MLP:
 
     # -- computing ------------------------------------------------------------------
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Output activations for ``X``.
 
         Parameters
@@ -310,15 +317,17 @@ class MLP:
         -------
         ndarray of shape (n_samples, n_out), of the model's dtype.
         """
-        if not v.is_ready(self, X, self.sizes[0]):
+        if not (isinstance(X, np.ndarray) and v.is_ready(self, X, self.sizes[0])):
             X = v.check_X(self, X)  # converted, or refused with a message
-        out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
+        out: np.ndarray = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
         bad = self.infer(knet.predict_blocks, X, out=out)
         if bad >= 0:  # the kernel checks the values of X before it computes
             v.refuse_not_finite(X, "X", bad)
         return out
 
-    def check_sample_weight(self, sample_weight, n_samples, normalize=True):
+    def check_sample_weight(
+        self, sample_weight: ArrayLike | None, n_samples: int, normalize: bool = True
+    ) -> np.ndarray:
         """Validate per-sample loss weights; returns them scaled to mean 1.
 
         ``None`` gives an empty array (no weighting). Weights must be finite and
@@ -327,7 +336,9 @@ class MLP:
         """
         return v.check_sample_weight(self, sample_weight, n_samples, normalize)
 
-    def loss(self, X, Y, sample_weight=None) -> float:
+    def loss(
+        self, X: ArrayLike, Y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> float:
         """The loss on ``(X, Y)``, exactly as :meth:`train_step` computes it.
 
         ``sample_weight`` of shape (n_samples,) makes it the weighted average of the
@@ -342,7 +353,9 @@ class MLP:
                                   self.optimizer.step[0])
             )  # fmt: skip
 
-    def gradients(self, X, Y, sample_weight=None):
+    def gradients(
+        self, X: ArrayLike, Y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
         """Loss and gradients on ``(X, Y)``, without changing the model.
 
         Returns
@@ -362,7 +375,9 @@ class MLP:
                 [g.copy() for g in self._grad_b],
             )
 
-    def train_step(self, X, Y, sample_weight=None) -> float:
+    def train_step(
+        self, X: ArrayLike, Y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> float:
         """One optimizer step on the batch ``(X, Y)``; returns the loss before it.
 
         Forward, loss, backward and the update of every layer run in one compiled
@@ -385,17 +400,17 @@ class MLP:
 
     def fit(
         self,
-        X,
-        Y,
-        epochs=1,
-        batch_size=32,
-        shuffle=True,
-        validation_data=None,
-        early_stopping=False,
-        patience=10,
-        min_delta=0.0,
-        verbose=0,
-        sample_weight=None,
+        X: ArrayLike,
+        Y: ArrayLike,
+        epochs: int = 1,
+        batch_size: int = 32,
+        shuffle: bool = True,
+        validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+        early_stopping: bool = False,
+        patience: int = 10,
+        min_delta: float = 0.0,
+        verbose: int = 0,
+        sample_weight: ArrayLike | None = None,
     ) -> training.History:
         """Train on ``(X, Y)`` with mini-batches; the epochs run in compiled code.
 
@@ -463,7 +478,7 @@ class MLP:
             sample_weight=sample_weight,
         )
 
-    def save(self, path) -> None:
+    def save(self, path: str | os.PathLike) -> None:
         """Write the model and its training state to one ``.npz`` file at ``path``;
         see :func:`fastnn.io.save`."""
         _format.save(self, path)

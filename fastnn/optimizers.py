@@ -17,6 +17,7 @@ from .kernels import optimizers as kopt
 class Optimizer:
     """Base class. Subclasses define ``code``, ``_fields`` and validation."""
 
+    name: str = ""
     code = -1
     _fields: tuple = ()
 

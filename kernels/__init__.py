@@ -35,11 +35,12 @@ dense_backward(X, W, out, d_out, act, dW, db, dX) -> None
     product. Derivatives come from the output ``out``; no pre-activation is stored.
 
 dense_forward_dropout(X, W, b, act, out, dropped, key, p) -> out
-dense_backward_dropout(X, W, out, d_out, act, dW, db, dX, key, p) -> None
-    The same with inverted dropout at rate ``p`` fused into the epilogue (and its
-    gradient): ``dropped`` receives the output after dropout; ``d_out`` is the
-    gradient with respect to it. Masks come from ``key``
+    :func:`dense_forward` with inverted dropout at rate ``p`` fused into the
+    epilogue: ``dropped`` receives the output after dropout. Masks come from ``key``
     (``dropout.dropout_key(seed, step, layer)``), so backward recomputes them.
+dense_backward_dropout(X, W, out, d_out, act, dW, db, dX, key, p) -> None
+    Its gradient: ``d_out`` is the gradient with respect to the output after
+    dropout.
 
 Both pick one of two paths by size (``BLAS_MIN_MACS``): fused loops for small layers
 (``dense_forward_loops``, ``dense_backward_loops``) or ``np.dot`` into the output plus
