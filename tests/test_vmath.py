@@ -8,7 +8,7 @@ import pytest
 from numba import njit
 from numba.core import config as numba_config
 
-from fastnn.kernels import config, vmath
+from fastnn.kernels import activations, config, vmath
 
 JIT_DISABLED = numba_config.DISABLE_JIT
 needs_jit = pytest.mark.skipif(JIT_DISABLED, reason="inspects compiled code")
@@ -88,6 +88,29 @@ def test_accuracy_in_ulp(name, dtype):
     err = ulp_error(got, reference(name, x), dtype)
     worst = int(np.argmax(err))
     assert err[worst] <= MAX_ULP, f"{name}({x[worst]!r}) off by {err[worst]:.2f} ulp"
+
+
+@pytest.mark.parametrize("act", [activations.SIGMOID, activations.TANH])
+def test_epilogue_accuracy_in_ulp(act, dtype):
+    # the vectorized loop of the real epilogue (vector body and remainder), not a
+    # scalar call
+    x = sweep(dtype)
+    row = x.copy()
+    activations.bias_activation_row(row, np.zeros_like(x), act)
+    name = "sigmoid" if act == activations.SIGMOID else "tanh"
+    err = ulp_error(row, reference(name, x), dtype)
+    assert err.max() <= MAX_ULP
+
+
+def test_softmax_of_extreme_logits(dtype):
+    logits = np.array([0.0, -1000.0, -50.0, 3.0, 3.5])  # exact differences
+    row = logits.astype(dtype)
+    activations.bias_activation_row(row, np.zeros_like(row), activations.SOFTMAX)
+    expected = np.exp(logits - logits.max())
+    np.testing.assert_allclose(
+        row, expected / expected.sum(), rtol=4 * np.finfo(dtype).eps
+    )
+    assert row.dtype == dtype
 
 
 SPECIALS = {
@@ -202,3 +225,12 @@ def test_loops_vectorize(loop, dtype):
     assert PACKED.search(asm)
     if loop is not _exp_loop:
         assert PACKED_DIV.search(asm)  # the division is in the loop: it is packed
+
+
+@needs_jit
+def test_epilogue_vectorizes(dtype):
+    row = np.zeros(64, dtype)
+    asm = compiled_asm(activations._bias_activation_row.py_func, row, row, 1)
+    assert not LIBM.search(asm), LIBM.search(asm)
+    # only the sigmoid and tanh loops divide
+    assert PACKED_DIV.search(asm)
