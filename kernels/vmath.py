@@ -25,18 +25,18 @@ branch on ``type(x) is np.float32`` picks one, which the compiler folds away.
     ``e = exp(-|z|)`` in (0, 1]: no overflow, and full relative accuracy far into the
     negative tail (where ``1 - 1 / (1 + e)`` would cancel to zero).
 ``tanh(x)``
-    ``x + x**3 Q(x**2)`` for ``|x| < 0.4`` (``Q`` of degree 8, float32: 3), where
-    ``(1 - e) / (1 + e)`` with ``e = exp(-2|x|)`` would lose relative accuracy, and
-    that quotient, with the sign of ``x``, elsewhere. tanh(+-inf) = +-1.
+    ``-m / (2 + m)`` with the sign of ``x``, where ``m = e**(-2|x|) - 1`` comes from
+    the same reduction and polynomial as ``exp``, as ``2**k q + (2**k - 1)`` with
+    ``q = e**r - 1``: no cancellation near 0, where ``(1 - e) / (1 + e)`` would lose
+    the relative accuracy (``tanh(x) = x`` for tiny ``x``). tanh(+-inf) = +-1.
 
 Measured against NumPy (``tests/test_vmath.py``, dense sweeps over the whole range,
 subnormal results and special values included), the largest errors are within a few
 units in the last place; the test holds the bounds.
 
 The coefficients are near-minimax fits of ``(e**r - 1 - r) / r**2`` on
-[-ln2/2, ln2/2] and of ``(tanh(x) - x) / x**3`` as a function of ``x**2`` on
-[0, 0.16]: ``mpmath.chebyfit(f, interval, degree + 1)`` at 50 digits, rounded to
-float64 (and from there to float32).
+[-ln2/2, ln2/2]: ``mpmath.chebyfit(f, interval, degree + 1)`` at 50 digits, rounded
+to float64 (and from there to float32).
 
 Fast-math and exact steps
 -------------------------
@@ -44,13 +44,13 @@ The kernels' flags (:data:`.config.FASTMATH`) let LLVM reassociate floating-poin
 arithmetic. That would undo the steps here that depend on the order of rounding:
 the round-to-integer ``(y + 1.5 * 2**52) - 1.5 * 2**52`` folds to ``y``, and
 ``(x - k LN2_HI) - k LN2_LO`` may become ``x - k (LN2_HI + LN2_LO)``, which loses
-the low bits of ``ln2``. Those steps, and the scaling by ``2**k``, are therefore
-three tiny Numba intrinsics (:func:`_round`, :func:`_mul_sub`, :func:`_ldexp`)
-whose instructions carry only the ``nsz`` flag, which allows neither
-reassociation nor fusing (Numba adds its fast-math flags only to instructions
-that have none). A fourth, :func:`_inline`, marks each function ``alwaysinline``
-so that LLVM inlines it into the caller's loop, which can then vectorize. Under
-``NUMBA_DISABLE_JIT=1`` plain NumPy versions of them stand in.
+the low bits of ``ln2``. Those steps, and the scalings by ``2**k``, are therefore
+tiny Numba intrinsics (:func:`_round`, :func:`_mul_sub`, :func:`_ldexp`,
+:func:`_expm1_scale`) whose instructions carry only the ``nsz`` flag, which
+allows neither reassociation nor fusing (Numba adds its fast-math flags only to
+instructions that have none). One more, :func:`_inline`, marks each function
+``alwaysinline``, so that LLVM inlines it into the caller's loop, which can then
+vectorize. Under ``NUMBA_DISABLE_JIT=1`` plain NumPy versions stand in for them.
 """
 
 import numpy as np
@@ -69,16 +69,6 @@ EXP64 = (0.5000000000000001, 0.16666666666666669, 0.041666666666624164,
          2.5100375832561234e-08)  # fmt: skip
 EXP32 = (0.5, 0.1666657702559799, 0.041666554662050534, 0.008363173074513711,
          0.001392617611993558)  # fmt: skip
-
-#: Below this ``|x|``, tanh is ``x + x**3 Q(x**2)``.
-TANH_SMALL = 0.4
-#: Coefficients of ``Q(u) ~ (tanh(x) - x) / x**3`` with ``u = x**2``, lowest first.
-TANH64 = (-0.3333333333333333, 0.13333333333329464, -0.05396825396178988,
-          0.02186948811976278, -0.008863222061310261, 0.0035918824420581286,
-          -0.0014531879554384325, 0.0005732117073728595,
-          -0.00017983670332957593)  # fmt: skip
-TANH32 = (-0.3333332933517014, 0.13332532080303897, -0.05371512141875536,
-          0.01926804597461479)  # fmt: skip
 
 # Bits of each float type: (total, mantissa, exponent bias).
 _LAYOUT = {32: (32, 23, 127), 64: (64, 52, 1023)}
@@ -105,13 +95,21 @@ def _ldexp_py(p, k):
         return np.ldexp(p, int(k))
 
 
+def _expm1_scale_py(q, k):
+    """``q 2**k + (2**k - 1)`` for an integer-valued float ``k <= 0``."""
+    if k != k:
+        return q + k
+    s = np.ldexp(type(q)(1.0), int(k))
+    return s * q + (s - 1)
+
+
 def _inline_py():
     """Nothing: only compiled code is inlined."""
 
 
 if numba_config.DISABLE_JIT:
     _round, _mul_sub, _ldexp = _round_py, _mul_sub_py, _ldexp_py
-    _inline = _inline_py
+    _expm1_scale, _inline = _expm1_scale_py, _inline_py
 else:  # pragma: no cover - compiled code only; the Python versions stand in above
     from llvmlite import ir
     from numba.core import types
@@ -127,11 +125,13 @@ else:  # pragma: no cover - compiled code only; the Python versions stand in abo
         """(total bits, mantissa bits, bias) of the Numba float type ``fty``."""
         return _LAYOUT[fty.bitwidth]
 
+    def _llvm_type(fty):
+        return ir.FloatType() if fty.bitwidth == 32 else ir.DoubleType()
+
     def _magic(fty):
         """``1.5 * 2**mantissa``: adding it rounds any ``|y| < 2**(mantissa - 1)``
         to an integer, which then sits in the low bits of the sum."""
-        return ir.Constant(ir.FloatType() if fty.bitwidth == 32 else ir.DoubleType(),
-                           1.5 * 2.0 ** _layout(fty)[1])  # fmt: skip
+        return ir.Constant(_llvm_type(fty), 1.5 * 2.0 ** _layout(fty)[1])
 
     def _is_float(*tys):
         return all(ty in (types.float32, types.float64) for ty in tys) and all(
@@ -165,6 +165,23 @@ else:  # pragma: no cover - compiled code only; the Python versions stand in abo
 
         return x(x, k, c), codegen
 
+    def _integer(builder, k, fty):
+        """The integer-valued float ``k`` as an integer of its width."""
+        bits = _layout(fty)[0]
+        ity = ir.IntType(bits)
+        magic = _magic(fty)
+        magic_bits = int(np.array(magic.constant, dtype=f"f{bits // 8}").view(
+            f"i{bits // 8}"))  # fmt: skip
+        in_low_bits = builder.bitcast(builder.fadd(k, magic, flags=_EXACT), ity)
+        return builder.sub(in_low_bits, ity(magic_bits))
+
+    def _power_of_two(builder, n, fty):
+        """``2**n`` for an integer ``n`` in the normal range of ``fty``."""
+        bits, mantissa, bias = _layout(fty)
+        ity = ir.IntType(bits)
+        shifted = builder.shl(builder.add(n, ity(bias)), ity(mantissa))
+        return builder.bitcast(shifted, _llvm_type(fty))
+
     @intrinsic
     def _ldexp(typingctx, p, k):
         """``p * 2**k`` for an integer-valued ``k`` with ``|k| <= 2 * emax``
@@ -181,34 +198,40 @@ else:  # pragma: no cover - compiled code only; the Python versions stand in abo
         def codegen(context, builder, sig, args):
             p, k = args
             fty = sig.return_type
-            bits, mantissa, bias = _layout(fty)
-            ity = ir.IntType(bits)
-            magic = _magic(fty)
-            magic_bits = int(np.array(magic.constant, dtype=f"f{bits // 8}").view(
-                f"i{bits // 8}"))  # fmt: skip
-            n = builder.sub(
-                builder.bitcast(builder.fadd(k, magic, flags=_EXACT), ity),
-                ity(magic_bits),
-            )
-            half = builder.ashr(n, ity(1))
-
-            def power_of_two(e):
-                shifted = builder.shl(builder.add(e, ity(bias)), ity(mantissa))
-                return builder.bitcast(shifted, p.type)
-
-            scaled = builder.fmul(p, power_of_two(half), flags=_EXACT)
-            high = power_of_two(builder.sub(n, half))
-            return builder.fmul(scaled, high, flags=_EXACT)
+            n = _integer(builder, k, fty)
+            half = builder.ashr(n, n.type(1))
+            low = _power_of_two(builder, half, fty)
+            high = _power_of_two(builder, builder.sub(n, half), fty)
+            return builder.fmul(builder.fmul(p, low, flags=_EXACT), high, flags=_EXACT)
 
         return p(p, k), codegen
+
+    @intrinsic
+    def _expm1_scale(typingctx, q, k):
+        """``q 2**k + (2**k - 1)`` for an integer-valued ``k`` in [-emin, 0]: with
+        ``q = e**r - 1`` that is ``e**(k ln2 + r) - 1``, without the cancellation
+        of ``e**x - 1`` near 0 (reassociated, it could become ``2**k (q + 1) - 1``
+        and cancel again)."""
+        if not _is_float(q, k):
+            return None
+
+        def codegen(context, builder, sig, args):
+            q, k = args
+            fty = sig.return_type
+            s = _power_of_two(builder, _integer(builder, k, fty), fty)
+            s_minus_1 = builder.fsub(s, ir.Constant(q.type, 1.0), flags=_EXACT)
+            sq = builder.fmul(s, q, flags=_EXACT)
+            return builder.fadd(sq, s_minus_1, flags=_EXACT)
+
+        return q(q, k), codegen
 
     @intrinsic
     def _inline(typingctx):
         """Mark the function that calls this ``alwaysinline`` for LLVM.
 
-        LLVM inlines small functions into their callers by itself, but not
-        ``tanh`` in float64, which is larger than its threshold; a loop that calls
-        a function does not vectorize. Numba's own ``inline="always"`` would copy
+        LLVM inlines small functions into their callers by itself, but not all of
+        these (float64 ``tanh`` was over its threshold); a loop that calls a
+        function does not vectorize. Numba's own ``inline="always"`` would copy
         the function's Numba IR into each caller and compile it again there, which
         cost more compile time than these functions do.
         """
@@ -221,6 +244,25 @@ else:  # pragma: no cover - compiled code only; the Python versions stand in abo
 
 
 # -- the functions -----------------------------------------------------------------
+
+
+@internal
+def _exp_reduced(x):
+    """``(k, q)`` with ``e**x = 2**k (1 + q)``: ``k = round(x / ln2)``,
+    ``q = e**r - 1`` for ``r = x - k ln2`` in [-ln2/2, ln2/2], for ``x`` within
+    the range of :func:`_exp`."""
+    _inline()
+    t = type(x)
+    k = _round(x * t(LOG2E))
+    r = _mul_sub(_mul_sub(x, k, t(LN2_HI)), k, t(LN2_LO))
+    p = t(0.0)
+    if t is np.float32:  # decided when compiling
+        for c in EXP32[::-1]:
+            p = p * r + t(c)
+    else:
+        for c in EXP64[::-1]:
+            p = p * r + t(c)
+    return k, r + r * r * p
 
 
 @internal
@@ -237,16 +279,8 @@ def _exp(x):
     low = t(-104.0) if single else t(-746.0)  # e**low rounds to 0
     x = high if x > high else x  # NaN stays NaN
     x = low if x < low else x
-    k = _round(x * t(LOG2E))
-    r = _mul_sub(_mul_sub(x, k, t(LN2_HI)), k, t(LN2_LO))
-    p = t(0.0)
-    if single:
-        for c in EXP32[::-1]:
-            p = p * r + t(c)
-    else:
-        for c in EXP64[::-1]:
-            p = p * r + t(c)
-    return _ldexp(t(1.0) + (r + r * r * p), k)
+    k, q = _exp_reduced(x)
+    return _ldexp(t(1.0) + q, k)
 
 
 @internal
@@ -267,31 +301,18 @@ def _sigmoid(z):
 def _tanh(x):
     """``tanh(x)`` for a float32 or float64 ``x``, in the same dtype.
 
-    Keeps its relative accuracy near 0 (``tanh(x) = x`` for tiny ``x``);
-    tanh(+-inf) = +-1, tanh(NaN) = NaN.
+    ``-m / (2 + m)`` with ``m = e**(-2|x|) - 1`` in (-1, 0], computed without
+    cancellation, and the sign of ``x``: relative accuracy is kept near 0
+    (``tanh(x) = x`` for tiny ``x``). tanh(+-inf) = +-1, tanh(NaN) = NaN.
     """
     _inline()
     t = type(x)
-    one = t(1.0)
-    a = abs(x)
-    small = a < t(TANH_SMALL)  # False for NaN
-    # near 0: x + x**3 Q(x**2), evaluated at 0 where it is not used, so that a huge
-    # or infinite x makes no inf - inf there
-    s = x if small else t(0.0)
-    u = s * s
-    q = t(0.0)
-    if t is np.float32:
-        for c in TANH32[::-1]:
-            q = q * u + t(c)
-    else:
-        for c in TANH64[::-1]:
-            q = q * u + t(c)
-    near_zero = s + s * u * q
-    # elsewhere: (1 - e) / (1 + e) with e = e**-2|x| in (0, 0.45]
-    e = _exp(t(-2.0) * a)
-    far = (one - e) / (one + e)
-    far = -far if x < 0 else far
-    return near_zero if small else far
+    y = t(-2.0) * abs(x)
+    y = t(-80.0) if y < t(-80.0) else y  # e**y - 1 rounds to -1; NaN stays NaN
+    k, q = _exp_reduced(y)
+    m = _expm1_scale(q, k)
+    th = abs(m) / (t(2.0) + m)  # abs: +0, not -0, at x = 0
+    return -th if x < 0 else th
 
 
 exp = public(_exp)

@@ -15,7 +15,7 @@ needs_jit = pytest.mark.skipif(JIT_DISABLED, reason="inspects compiled code")
 
 #: Largest error allowed, in units in the last place of the correctly rounded result.
 #: Measured on the team VM (AMD EPYC, AVX2): exp 1.30 / 1.30, sigmoid 2.35 / 2.41,
-#: tanh 2.28 / 2.41 (float32 / float64).
+#: tanh 2.47 / 2.54 (float32 / float64).
 MAX_ULP = 4.0
 
 FUNCTIONS = ["exp", "sigmoid", "tanh"]
@@ -157,6 +157,8 @@ def test_python_versions_of_the_exact_steps():
     assert vmath._ldexp_py(np.float64(1.0), np.float64(-1074)) == 5e-324
     assert vmath._ldexp_py(np.float32(1.0), np.float32(3)) == 8.0
     assert np.isnan(vmath._ldexp_py(np.float64(np.nan), np.float64(np.nan)))
+    assert vmath._expm1_scale_py(0.25, -1.0) == 0.5 * 0.25 - 0.5
+    assert np.isnan(vmath._expm1_scale_py(np.nan, np.nan))
     assert vmath._inline_py() is None
 
 
