@@ -11,6 +11,9 @@ One module per area, one class per benchmarked operation (STYLE #10):
                     and with a cold Numba cache.
 ``bench_accuracy``  ``track_``: the error against ``tests/reference.py``, so a
                     numerical regression shows up in the same history as the times.
+``bench_vmath``     one activation epilogue (``bias_activation_row``) per activation,
+                    dtype and row length: ``kernels.vmath``'s vectorized exp,
+                    sigmoid and tanh against the identity floor.
 
 Threads are pinned to one here, before NumPy is imported by any suite: asv imports this
 package first. The environment variables reach every pool that starts later (and the
