@@ -59,8 +59,10 @@ sizes), the optimizer ``optim = (code, hyper, state, step)`` and a batch
 ``fastnn.MLP.step_arguments`` give them for a model. ``dropout`` holds the dropout
 masks, ``batchnorm`` batch normalization (PyTorch's ``BatchNorm1d``), ``optimizers``
 the fused SGD, Adam and AdamW updates, ``explain`` input gradients, gradient × input
-and integrated gradients over a whole batch, and ``blas`` the guard that keeps the
-BLAS they call on one thread.
+and integrated gradients over a whole batch, ``blas`` the guard that keeps the
+BLAS they call on one thread, and ``vmath`` the exp, sigmoid and tanh built from
+arithmetic that LLVM vectorizes (Numba's ``math.exp`` and ``math.tanh`` are scalar
+libm calls), which every epilogue uses.
 
 Losses
 ------
