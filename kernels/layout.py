@@ -146,26 +146,6 @@ def _norm_params(params, layout, layer):
 
 
 @internal
-def _running_stats(stats, layout, layer):
-    """The running mean and variance of a batch-normalized layer, shape (2, n_out)."""
-    n_out = layout[layer, N_OUT]
-    start = layout[layer, STATS]
-    return stats[start : start + 2 * n_out].reshape((2, n_out))
-
-
-@internal
-def _segment(layout, segment):
-    """Bounds ``(lo, hi)`` of one of the ``2 * n_layers`` segments of the parameter
-    buffer: even segments are a layer's ``W``, odd ones its ``b`` (and ``gamma``,
-    ``beta``)."""
-    layer = segment // 2
-    lo = layout[layer, OFFSET]
-    mid = lo + layout[layer, N_IN] * layout[layer, N_OUT]
-    hi = mid + layout[layer, N_OUT] * (1 + 2 * layout[layer, NORM])
-    return (lo, mid) if segment % 2 == 0 else (mid, hi)
-
-
-@internal
 def _slab_size(n, n_out):
     return 4 * n * n_out + 2 * n_out
 

@@ -50,10 +50,10 @@ from .layout import (
     N_IN,
     N_OUT,
     NORM,
+    STATS,
     _layer_params,
     _norm_params,
     _rows_that_fit,
-    _running_stats,
     _slab,
     _slab_size,
     _slab_start,
@@ -113,7 +113,8 @@ def _network_forward(net, X, work, mode, seed, step):
             _dense_forward_dropout(prev, W, b, act, A, Ad, key, p)
         else:
             gamma, beta = _norm_params(params, layout, layer)
-            running = _running_stats(stats, layout, layer)
+            so = layout[layer, STATS]
+            running = stats[so : so + 2 * n_out].reshape((2, n_out))
             eps = config[layer, BN_EPS]
             no_dropout = np.uint64(0)
             _dense_forward_dropout(prev, W, b, _NO_ACTIVATION[0], A, A, no_dropout, 0.0)
@@ -134,7 +135,7 @@ def _network_forward(net, X, work, mode, seed, step):
 network_forward = public(_network_forward)
 
 
-@internal
+@inlined
 def _network_backward(net, grads, X, work, last_act, mode, masks, dX):
     """Backpropagate the last layer's delta, already in its slab of ``work``, down
     to the input; the inverse walk of :func:`_network_forward` (run it first, in the
@@ -303,9 +304,10 @@ def _train_step(net, optim, data, scratch, loss, mode, seed):
     grads, work, backup = scratch
     step = optim[3]
     n = X.shape[0]
+    last = layout.shape[0] - 1
     P = _network_forward(net, X, work, mode, seed, step[0])
-    D = _output_delta(layout, work, n)
-    act = layout[layout.shape[0] - 1, ACT]
+    D = _slab(work, _slab_start(layout, n, last), n, layout[last, N_OUT])[1]
+    act = layout[last, ACT]
     value, last_act = _loss_delta(P, Y, loss, act, D, sample_weight)
     if not np.isfinite(value):
         return value

@@ -13,7 +13,7 @@ normalization's ``gamma`` and ``beta``).
 import numpy as np
 
 from .config import internal, public
-from .layout import _segment
+from .layout import N_IN, N_OUT, NORM, OFFSET
 
 SGD = 0
 ADAM = 1
@@ -69,7 +69,13 @@ def _optimizer_update(optim, params, grads, layout, backup):
     keep = backup.size != 0
     n_segments = 2 * layout.shape[0]
     for segment in range(n_segments):
-        a, b = _segment(layout, segment)  # even: a layer's W; odd: its b (gamma, beta)
+        # even segments are a layer's W; odd ones its b (and gamma, beta), see
+        # fastnn.kernels.layout (inline: a helper costs compile time, numba#9566)
+        layer = segment // 2
+        lo = layout[layer, OFFSET]
+        mid = lo + layout[layer, N_IN] * layout[layer, N_OUT]
+        hi = mid + layout[layer, N_OUT] * (1 + 2 * layout[layer, NORM])
+        a, b = (lo, mid) if segment % 2 == 0 else (mid, hi)
         decay = hyper[WEIGHT_DECAY] if segment % 2 == 0 or hyper[DECAY_BIAS] else 0.0
         # The loops run over slices from index 0 and have no branch inside: over
         # range(lo, hi), Numba's negative-index handling stayed in the loop and LLVM
