@@ -31,98 +31,125 @@ ACTIVATIONS = {
 
 
 @internal
-def _bias_activation_row(row, b, act):
-    """Overwrite ``row`` with ``act(row + b)``.
+def _bias_activation(Z, b, act):
+    """Overwrite every row ``z`` of ``Z`` with ``act(z + b)``.
 
     Parameters
     ----------
-    row : ndarray of shape (n_out,)
-        Pre-activation without bias; overwritten with the activation output.
+    Z : ndarray of shape (n_samples, n_out)
+        Pre-activations without bias; overwritten with the activation outputs.
     b : ndarray of shape (n_out,)
-        Bias, same dtype as ``row``.
+        Bias, same dtype as ``Z``.
     act : int
         Activation code.
 
-    Sigmoid, tanh and the softmax's exponentials are :mod:`.vmath`'s, which LLVM
-    vectorizes (libm's would be one call per element). Sigmoid never overflows:
-    ``exp`` is only taken of non-positive numbers. Softmax subtracts the row maximum
-    before exponentiating.
+    The loop over rows is inside each activation's branch, so a batch of short rows
+    costs no call and no view per row. Sigmoid, tanh and the softmax's exponentials
+    are :mod:`.vmath`'s, which LLVM vectorizes (libm's would be one call per
+    element). Sigmoid never overflows: ``exp`` is only taken of non-positive numbers.
+    Softmax subtracts the row maximum before exponentiating.
     """
-    one = row.dtype.type(1)
-    n = row.shape[0]
+    one = Z.dtype.type(1)
+    n, m = Z.shape
     if act == IDENTITY:
-        for j in range(n):
-            row[j] = row[j] + b[j]
+        for i in range(n):
+            for j in range(m):
+                Z[i, j] = Z[i, j] + b[j]
     elif act == SIGMOID:
-        for j in range(n):
-            row[j] = _sigmoid(row[j] + b[j])
+        for i in range(n):
+            for j in range(m):
+                Z[i, j] = _sigmoid(Z[i, j] + b[j])
     elif act == TANH:
-        for j in range(n):
-            row[j] = _tanh(row[j] + b[j])
+        for i in range(n):
+            for j in range(m):
+                Z[i, j] = _tanh(Z[i, j] + b[j])
     elif act == RELU:
-        zero = row.dtype.type(0)
-        for j in range(n):
-            z = row[j] + b[j]
-            row[j] = zero if z < zero else z  # NaN stays NaN
+        zero = Z.dtype.type(0)
+        for i in range(n):
+            for j in range(m):
+                z = Z[i, j] + b[j]
+                Z[i, j] = zero if z < zero else z  # NaN stays NaN
     elif act == LEAKY_RELU:
-        slope = row.dtype.type(LEAKY_SLOPE)
-        for j in range(n):
-            z = row[j] + b[j]
-            row[j] = slope * z if z < 0 else z
+        slope = Z.dtype.type(LEAKY_SLOPE)
+        for i in range(n):
+            for j in range(m):
+                z = Z[i, j] + b[j]
+                Z[i, j] = slope * z if z < 0 else z
     elif act == SOFTMAX:
-        zmax = row[0] + b[0]
-        for j in range(n):
-            z = row[j] + b[j]
-            row[j] = z
-            zmax = max(zmax, z)
-        total = row.dtype.type(0)
-        for j in range(n):
-            e = _exp(row[j] - zmax)
-            row[j] = e
-            total += e
-        inv = one / total
-        for j in range(n):
-            row[j] *= inv
+        for i in range(n):
+            zmax = Z[i, 0] + b[0]
+            for j in range(m):
+                z = Z[i, j] + b[j]
+                Z[i, j] = z
+                zmax = max(zmax, z)
+            total = Z.dtype.type(0)
+            for j in range(m):
+                e = _exp(Z[i, j] - zmax)
+                Z[i, j] = e
+                total += e
+            inv = one / total
+            for j in range(m):
+                Z[i, j] *= inv
+
+
+@internal
+def _activation_grad(A, D, act):
+    """Turn ``D`` = dL/dA into dL/dZ in place, using the forward outputs ``A``.
+
+    Parameters
+    ----------
+    A : ndarray of shape (n_samples, n_out)
+        Outputs of the activation.
+    D : ndarray of shape (n_samples, n_out)
+        dL/dA on entry, dL/dZ on exit.
+    act : int
+        Activation code. For ``SOFTMAX`` this is the exact Jacobian-vector product
+        ``a * (d - sum(a * d))`` of each row.
+    """
+    one = A.dtype.type(1)
+    zero = A.dtype.type(0)
+    n, m = A.shape
+    if act == IDENTITY:
+        return
+    elif act == SIGMOID:
+        for i in range(n):
+            for j in range(m):
+                D[i, j] *= A[i, j] * (one - A[i, j])
+    elif act == TANH:
+        for i in range(n):
+            for j in range(m):
+                D[i, j] *= one - A[i, j] * A[i, j]
+    elif act == RELU:
+        for i in range(n):
+            for j in range(m):
+                D[i, j] *= one if A[i, j] > zero else zero
+    elif act == LEAKY_RELU:
+        slope = A.dtype.type(LEAKY_SLOPE)
+        for i in range(n):
+            for j in range(m):
+                D[i, j] *= one if A[i, j] > zero else slope
+    elif act == SOFTMAX:
+        for i in range(n):
+            dot = zero
+            for j in range(m):
+                dot += A[i, j] * D[i, j]
+            for j in range(m):
+                D[i, j] = A[i, j] * (D[i, j] - dot)
+
+
+@internal
+def _bias_activation_row(row, b, act):
+    """Overwrite ``row`` (shape (n_out,)) with ``act(row + b)``: one row of
+    :func:`_bias_activation`."""
+    _bias_activation(row.reshape((1, row.shape[0])), b, act)
 
 
 @internal
 def _activation_grad_row(a, d, act):
-    """Turn ``d`` = dL/dA into dL/dZ in place, using the forward output ``a``.
-
-    Parameters
-    ----------
-    a : ndarray of shape (n_out,)
-        Output of the activation for one sample.
-    d : ndarray of shape (n_out,)
-        dL/dA on entry, dL/dZ on exit.
-    act : int
-        Activation code. For ``SOFTMAX`` this is the exact Jacobian-vector product
-        ``a * (d - sum(a * d))``.
-    """
-    one = a.dtype.type(1)
-    zero = a.dtype.type(0)
-    n = a.shape[0]
-    if act == IDENTITY:
-        return
-    elif act == SIGMOID:
-        for j in range(n):
-            d[j] *= a[j] * (one - a[j])
-    elif act == TANH:
-        for j in range(n):
-            d[j] *= one - a[j] * a[j]
-    elif act == RELU:
-        for j in range(n):
-            d[j] *= one if a[j] > zero else zero
-    elif act == LEAKY_RELU:
-        slope = a.dtype.type(LEAKY_SLOPE)
-        for j in range(n):
-            d[j] *= one if a[j] > zero else slope
-    elif act == SOFTMAX:
-        dot = zero
-        for j in range(n):
-            dot += a[j] * d[j]
-        for j in range(n):
-            d[j] = a[j] * (d[j] - dot)
+    """Turn ``d`` = dL/dA into dL/dZ in place for one row (shape (n_out,)), using the
+    forward output ``a``: :func:`_activation_grad` on one row."""
+    m = a.shape[0]
+    _activation_grad(a.reshape((1, m)), d.reshape((1, m)), act)
 
 
 bias_activation_row = public(_bias_activation_row)

@@ -14,9 +14,9 @@ nothing and validate nothing (the Python layer does that, once).
 
 import numpy as np
 
-from .activations import _activation_grad_row, _bias_activation_row
+from .activations import _activation_grad, _bias_activation
 from .config import inlined, internal, jit, public
-from .dropout import _dropout_grad_row, _dropout_row
+from .dropout import _dropout
 
 #: The dispatchers use BLAS when ``n_samples * n_in * n_out`` is at least this many
 #: multiply-adds. Chosen by ``benchmarks/switch_point.py`` on the team VM (AMD EPYC,
@@ -36,13 +36,12 @@ BLAS_MIN_MACS = 4096
 
 
 @internal
-def _epilogue_row(out, i, b, act, dropped, key, p):
-    """Row ``i``: ``out[i] = act(out[i] + b)``, then, when ``p > 0``, inverted dropout
-    into ``dropped[i]`` (the mask drawn from ``key``, see
-    :mod:`fastnn.kernels.dropout`), while the row is in cache."""
-    _bias_activation_row(out[i], b, act)
+def _epilogue(out, b, act, dropped, key, p):
+    """``out = act(out + b)``, then, when ``p > 0``, inverted dropout into ``dropped``
+    (the masks drawn from ``key``, see :mod:`fastnn.kernels.dropout`)."""
+    _bias_activation(out, b, act)
     if p > 0:
-        _dropout_row(out[i], dropped[i], key, i * out.shape[1], p)
+        _dropout(out, dropped, key, p)
 
 
 @internal
@@ -58,15 +57,14 @@ def _forward_loops(X, W, b, act, out, dropped, key, p):
             x = X[i, k]
             for j in range(n_out):
                 row[j] += x * W[k, j]
-        _epilogue_row(out, i, b, act, dropped, key, p)
+    _epilogue(out, b, act, dropped, key, p)
     return out
 
 
 @internal
 def _forward_blas(X, W, b, act, out, dropped, key, p):
     np.dot(X, W, out)
-    for i in range(out.shape[0]):
-        _epilogue_row(out, i, b, act, dropped, key, p)
+    _epilogue(out, b, act, dropped, key, p)
     return out
 
 
@@ -125,15 +123,12 @@ def dense_forward(X, W, b, act, out):
 
 @internal
 def _activation_dropout_grad(out, d_out, act, key, p):
-    """``d_out``: dL/d(output after dropout) in, dL/dZ out, in one pass over rows.
-
-    Each row goes back through the dropout mask of ``key`` (when ``p > 0``), then
-    through the activation, whose derivative is taken at ``out``.
-    """
-    for i in range(out.shape[0]):
-        if p > 0:
-            _dropout_grad_row(d_out[i], key, i * out.shape[1], p)
-        _activation_grad_row(out[i], d_out[i], act)
+    """``d_out``: dL/d(output after dropout) in, dL/dZ out: back through the dropout
+    mask of ``key`` (when ``p > 0``), then through the activation, whose derivative
+    is taken at ``out``."""
+    if p > 0:
+        _dropout(d_out, d_out, key, p)
+    _activation_grad(out, d_out, act)
 
 
 @internal

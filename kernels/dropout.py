@@ -40,32 +40,32 @@ def _dropout_keep(key, index, p):
 
 
 @internal
-def _dropout_row(a, out, key, base, p):
-    """``out = a * mask / (1 - p)`` for one row; unit ``j`` has index ``base + j``."""
-    scale = a.dtype.type(1.0 / (1.0 - p))
-    zero = a.dtype.type(0)
-    for j in range(a.shape[0]):
-        out[j] = a[j] * scale if _dropout_keep(key, base + j, p) else zero
+def _dropout(A, D, key, p):
+    """``D = A * mask / (1 - p)``, the mask drawn from ``key``; ``D`` may be ``A``
+    (in place, as the gradient through the mask is). Unit ``(i, j)`` has index
+    ``i * n_out + j``."""
+    scale = A.dtype.type(1.0 / (1.0 - p))
+    zero = A.dtype.type(0)
+    n, m = A.shape
+    for i in range(n):
+        for j in range(m):
+            keep = _dropout_keep(key, i * m + j, p)
+            D[i, j] = A[i, j] * scale if keep else zero
 
 
-@internal
-def _dropout_grad_row(d, key, base, p):
-    """``d *= mask / (1 - p)`` in place for one row: the gradient through the mask."""
-    _dropout_row(d, d, key, base, p)
+dropout = public(_dropout)
 
 
 @jit
 def dropout_forward(A, D, key, p):
     """``D = A * mask / (1 - p)``, the mask drawn from ``key``; ``A`` is kept."""
-    for i in range(A.shape[0]):
-        _dropout_row(A[i], D[i], key, i * A.shape[1], p)
+    _dropout(A, D, key, p)
 
 
 @jit
 def dropout_backward(d, key, p):
     """``d *= mask / (1 - p)`` in place: the gradient through the same mask."""
-    for i in range(d.shape[0]):
-        _dropout_grad_row(d[i], key, i * d.shape[1], p)
+    _dropout(d, d, key, p)
 
 
 dropout_key = public(_dropout_key)

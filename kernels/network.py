@@ -39,7 +39,7 @@ from .dense import (
     _activation_dropout_grad,
     _dense_backward_dropout,
     _dense_forward_dropout,
-    _epilogue_row,
+    _epilogue,
 )
 from .dropout import _dropout_key
 from .layout import (
@@ -125,8 +125,7 @@ def _network_forward(net, X, work, mode, seed, step):
                 update = mode == TRAINING_UPDATE
                 _batch_norm_stats(A, mean, inv_std, eps, running, momentum, update)
             _batch_norm_normalize(A, H, mean, inv_std, gamma)
-            for i in range(n):
-                _epilogue_row(A, i, beta, act, Ad, key, p)
+            _epilogue(A, beta, act, Ad, key, p)
         prev = Ad if p > 0 else A
         start += _slab_size(n, n_out)
     return prev
