@@ -159,6 +159,8 @@ class MLP:
         self._init_params()
         self.dropout_seed = int(self.rng.integers(2**62))
         self._workspaces: dict[int, np.ndarray] = {}
+        self._local = threading.local()  # each thread's inference workspace
+        self._sizes: dict = {}  # workspace sizes by (size function, rows)
         self.lock = threading.RLock()
 
     def _make_views(self):
@@ -175,7 +177,7 @@ class MLP:
             for name in ("params", "running_stats"):
                 state[name] = state[name].copy()
             state["optimizer"] = self.optimizer.snapshot()
-        del state["lock"], state["_workspaces"]
+        del state["lock"], state["_workspaces"], state["_local"], state["_sizes"]
         # weights/biases are views of params; rebuilt so they stay views after loading
         for name in ("weights", "biases", "_grad_w", "_grad_b"):
             del state[name]
@@ -185,6 +187,8 @@ class MLP:
         self.__dict__.update(writable(state))  # read-only memory maps are copied
         self._make_views()
         self._workspaces = {}
+        self._local = threading.local()
+        self._sizes = {}
         self.lock = threading.RLock()
         self.optimizer.attach(self)
 
@@ -296,11 +300,19 @@ class MLP:
     def infer(self, kernel, X, *args, out, block=PREDICT_BLOCK,
               workspace_size=klayout.workspace_size):  # fmt: skip
         """Run the inference kernel ``kernel(network, X, *args, work, out)`` on the
-        checked ``X`` in blocks of at most ``block`` rows, with a workspace of
-        ``workspace_size(layout, rows)`` entries of its own (so that calls may run
-        side by side); returns what the kernel returns."""
+        checked ``X`` in blocks of at most ``block`` rows, with a workspace of at
+        least ``workspace_size(layout, rows)`` entries that belongs to the calling
+        thread (so that calls may run side by side); returns what the kernel
+        returns."""
         rows = min(X.shape[0], block)
-        work = np.empty(workspace_size(self.layout, rows), self.dtype)
+        size = self._sizes.get((workspace_size, rows))
+        if size is None:  # NumPy on the layout: microseconds, so once per row count
+            size = self._sizes[workspace_size, rows] = workspace_size(self.layout, rows)
+        # One workspace per thread, kept: a fresh one of more than malloc's mmap
+        # threshold (128 KiB) is new pages, zeroed by the kernel, on every call.
+        work = getattr(self._local, "work", None)
+        if work is None or work.shape[0] < size:
+            work = self._local.work = np.empty(size, self.dtype)
         with self.blas_guard(rows):
             return kernel(self.network, X, *args, work, out)
 

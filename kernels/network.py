@@ -34,6 +34,7 @@ from .batchnorm import (
     _batch_norm_running,
     _batch_norm_stats,
 )
+from .checks import _all_finite, _first_not_finite
 from .config import inlined, internal, jit, public
 from .dense import (
     _activation_dropout_grad,
@@ -448,10 +449,9 @@ def predict_blocks(net, X, work, out):
         that is NaN or inf.
     """
     n, n_in = X.shape
-    flat = X.reshape(n * n_in)
-    for i in range(flat.shape[0]):
-        if not np.isfinite(flat[i]):
-            return i
+    if not _all_finite(X):
+        i, j = _first_not_finite(X)
+        return i * n_in + j
     block = _rows_that_fit(net[1], work.shape[0], 0)
     for start in range(0, n, block):
         m = min(block, n - start)
