@@ -51,10 +51,18 @@ def _bias_activation(Z, b, act):
     """
     one = Z.dtype.type(1)
     n, m = Z.shape
-    if act == IDENTITY:
+    if act == IDENTITY or act == RELU or act == LEAKY_RELU:
+        # one loop for the three piecewise-linear ones (one loop compiles faster
+        # than three): z >= 0 stays, z < 0 is scaled by 1 or LEAKY_SLOPE, or is 0
+        # for relu (not 0 * z: -inf would give NaN); NaN fails z >= 0, stays NaN
+        relu = act == RELU
+        slope = Z.dtype.type(1.0 if act == IDENTITY else LEAKY_SLOPE)
+        zero = Z.dtype.type(0)
         for i in range(n):
             for j in range(m):
-                Z[i, j] = Z[i, j] + b[j]
+                z = Z[i, j] + b[j]
+                low = zero if relu else slope * z
+                Z[i, j] = z if z >= zero or z != z else low
     elif act == SIGMOID:
         for i in range(n):
             for j in range(m):
@@ -63,18 +71,6 @@ def _bias_activation(Z, b, act):
         for i in range(n):
             for j in range(m):
                 Z[i, j] = _tanh(Z[i, j] + b[j])
-    elif act == RELU:
-        zero = Z.dtype.type(0)
-        for i in range(n):
-            for j in range(m):
-                z = Z[i, j] + b[j]
-                Z[i, j] = zero if z < zero else z  # NaN stays NaN
-    elif act == LEAKY_RELU:
-        slope = Z.dtype.type(LEAKY_SLOPE)
-        for i in range(n):
-            for j in range(m):
-                z = Z[i, j] + b[j]
-                Z[i, j] = slope * z if z < 0 else z
     elif act == SOFTMAX:
         for i in range(n):
             zmax = Z[i, 0] + b[0]
@@ -119,12 +115,8 @@ def _activation_grad(A, D, act):
         for i in range(n):
             for j in range(m):
                 D[i, j] *= one - A[i, j] * A[i, j]
-    elif act == RELU:
-        for i in range(n):
-            for j in range(m):
-                D[i, j] *= one if A[i, j] > zero else zero
-    elif act == LEAKY_RELU:
-        slope = A.dtype.type(LEAKY_SLOPE)
+    elif act == RELU or act == LEAKY_RELU:
+        slope = A.dtype.type(0.0 if act == RELU else LEAKY_SLOPE)
         for i in range(n):
             for j in range(m):
                 D[i, j] *= one if A[i, j] > zero else slope
