@@ -4,29 +4,26 @@ import math
 import os
 import threading
 from collections.abc import Sequence
-from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from . import _format, training
 from . import _validation as v
+from ._compiled import CompiledCalls
 from .errors import DivergenceError
 from .kernels import ACTIVATIONS, LEAKY_RELU, LOSSES, RELU, SOFTMAX
 from .kernels import layout as klayout
 from .kernels import network as knet
-from .kernels.blas import blas_threads
 from .optimizers import Optimizer, get_optimizer, writable
 
 __all__ = ["MLP", "DivergenceError"]
 
 HIDDEN = {k: c for k, c in ACTIVATIONS.items() if k != "softmax"}
 DEFAULT_OUTPUT = {"mse": "identity", "bce": "sigmoid", "cross_entropy": "softmax"}
-PREDICT_BLOCK = 512  # rows per block in predict; bounds its workspace
-MAX_WORKSPACES = 4  # batch sizes whose workspaces a model keeps
 
 
-class MLP:
+class MLP(CompiledCalls):
     """A multilayer perceptron trained by backpropagation.
 
     Parameters
@@ -158,9 +155,7 @@ class MLP:
         self.optimizer.bind(self, n_params, self.dtype)
         self._init_params()
         self.dropout_seed = int(self.rng.integers(2**62))
-        self._workspaces: dict[int, np.ndarray] = {}
-        self._local = threading.local()  # each thread's inference workspace
-        self._sizes: dict = {}  # workspace sizes by (size function, rows)
+        self._init_scratch()
         self.lock = threading.RLock()
 
     def _make_views(self):
@@ -177,7 +172,8 @@ class MLP:
             for name in ("params", "running_stats"):
                 state[name] = state[name].copy()
             state["optimizer"] = self.optimizer.snapshot()
-        del state["lock"], state["_workspaces"], state["_local"], state["_sizes"]
+        del state["lock"]
+        self._drop_scratch(state)
         # weights/biases are views of params; rebuilt so they stay views after loading
         for name in ("weights", "biases", "_grad_w", "_grad_b"):
             del state[name]
@@ -186,9 +182,7 @@ class MLP:
     def __setstate__(self, state):
         self.__dict__.update(writable(state))  # read-only memory maps are copied
         self._make_views()
-        self._workspaces = {}
-        self._local = threading.local()
-        self._sizes = {}
+        self._init_scratch()
         self.lock = threading.RLock()
         self.optimizer.attach(self)
 
@@ -231,90 +225,16 @@ class MLP:
         self.training = False
         return self
 
+    @property
+    def _mode(self):
+        return knet.TRAINING if self.training else knet.INFERENCE
+
     def __repr__(self):
         return (
             f"MLP({self.sizes}, hidden={self.hidden!r}, output={self.output!r}, "
             f"loss={self.loss_name!r}, optimizer={self.optimizer!r}, "
             f"dtype={np.dtype(self.dtype).name!r})"
         )
-
-    # -- what the compiled calls take -----------------------------------------------
-
-    @property
-    def network(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        return self.params, self.layout, self.config, self.running_stats
-
-    @property
-    def _mode(self):
-        return knet.TRAINING if self.training else knet.INFERENCE
-
-    @cached_property
-    def _widest(self):
-        return klayout.widest(self.layout)
-
-    def blas_guard(self, n_rows):
-        """The context a compiled call on ``n_rows`` rows at a time runs in: the BLAS
-        it calls on one thread where it would use several (see
-        :func:`fastnn.kernels.blas.blas_threads`)."""
-        return blas_threads(n_rows * self._widest)
-
-    def workspace(self, n_samples):
-        """The network kernels' workspace for batches of ``n_samples`` rows, kept
-        for the last few batch sizes seen (hold :attr:`lock` while it is in use)."""
-        work = self._workspaces.get(n_samples)
-        if work is None:
-            if len(self._workspaces) >= MAX_WORKSPACES:
-                self._workspaces.pop(next(iter(self._workspaces)))
-            size = klayout.workspace_size(self.layout, n_samples)
-            work = self._workspaces[n_samples] = np.empty(size, self.dtype)
-        return work
-
-    def step_arguments(self, X, Y, sample_weight=None, mode=None):
-        """The compiled step and the arguments :meth:`train_step` would call it with.
-
-        For benchmarks and for calling the kernel from your own code: ``kernel(*args)``
-        runs the step (or, with ``mode`` ``TRAINING`` or ``INFERENCE`` of
-        :mod:`fastnn.kernels.network`, the gradients alone) on the checked data,
-        without the Python layer. The arguments hold views of the model's buffers and
-        a workspace of its own.
-
-        Returns
-        -------
-        kernel : numba dispatcher
-            :func:`fastnn.kernels.network.train_step`.
-        args : tuple
-            ``(network, optimizer, (X, Y, sample_weight), (grads, work, backup),
-            loss, mode, seed)``.
-        """
-        X, Y, w = v.check_training_input(self, X, Y, sample_weight)
-        work = np.empty(klayout.workspace_size(self.layout, X.shape[0]), self.dtype)
-        mode = knet.TRAINING_UPDATE if mode is None else mode
-        return knet.train_step, self._step_args(X, Y, w, work, mode)
-
-    def _step_args(self, X, Y, w, work, mode):
-        no_backup = self.grads[:0]
-        scratch = (self.grads, work, no_backup)
-        return (self.network, self.optimizer.kernel_state, (X, Y, w), scratch,
-                self._loss, mode, self.dropout_seed)  # fmt: skip
-
-    def infer(self, kernel, X, *args, out, block=PREDICT_BLOCK,
-              workspace_size=klayout.workspace_size):  # fmt: skip
-        """Run the inference kernel ``kernel(network, X, *args, work, out)`` on the
-        checked ``X`` in blocks of at most ``block`` rows, with a workspace of at
-        least ``workspace_size(layout, rows)`` entries that belongs to the calling
-        thread (so that calls may run side by side); returns what the kernel
-        returns."""
-        rows = min(X.shape[0], block)
-        size = self._sizes.get((workspace_size, rows))
-        if size is None:  # NumPy on the layout: microseconds, so once per row count
-            size = self._sizes[workspace_size, rows] = workspace_size(self.layout, rows)
-        # One workspace per thread, kept: a fresh one of more than malloc's mmap
-        # threshold (128 KiB) is new pages, zeroed by the kernel, on every call.
-        work = getattr(self._local, "work", None)
-        if work is None or work.shape[0] < size:
-            work = self._local.work = np.empty(size, self.dtype)
-        with self.blas_guard(rows):
-            return kernel(self.network, X, *args, work, out)
 
     # -- computing ------------------------------------------------------------------
 
@@ -378,7 +298,7 @@ class MLP:
         """
         X, Y, w = v.check_training_input(self, X, Y, sample_weight)
         with self.lock, self.blas_guard(X.shape[0]):
-            args = self._step_args(X, Y, w, self.workspace(X.shape[0]), self._mode)
+            args = self.kernel_args(X, Y, w, self.workspace(X.shape[0]), self._mode)
             value = knet.train_step(*args)  # updates nothing in this mode
             _check_finite(value)
             return (
@@ -405,7 +325,7 @@ class MLP:
         with self.lock, self.blas_guard(X.shape[0]):
             work = self.workspace(X.shape[0])
             value = knet.train_step(
-                *self._step_args(X, Y, w, work, knet.TRAINING_UPDATE)
+                *self.kernel_args(X, Y, w, work, knet.TRAINING_UPDATE)
             )
         _check_finite(value)
         return float(value)

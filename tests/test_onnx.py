@@ -1,5 +1,6 @@
-"""fastnn.onnx: export checked against onnxruntime, import from fastnn, skl2onnx and
-torch, refusals of what is not a chain of dense layers, the skl2onnx converters."""
+"""fastnn.onnx: export checked against onnxruntime, import from fastnn and torch,
+refusals of what is not a chain of dense layers (the skl2onnx converters are in
+test_onnx_skl2onnx.py)."""
 
 import itertools
 
@@ -15,69 +16,16 @@ import fastnn  # noqa: E402
 import fastnn.onnx as fonnx  # noqa: E402
 from fastnn.onnx import from_onnx, to_onnx  # noqa: E402
 
-HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
-OUTPUT = HIDDEN + ["softmax"]
-# The issue's bounds: onnxruntime's output against predict, relative. ``ATOL``,
-# scaled by the largest output (see ``assert_matches``), lets through outputs that
-# cancel to about zero (a relu just above 0 after batch normalization), which no
-# relative bound can hold: their rounding error is that of the terms that cancelled.
-RTOL = {np.float32: 1e-5, np.float64: 1e-10}
-ATOL = {np.float32: 1e-7, np.float64: 1e-15}
-
-
-def assert_matches(got, want):
-    t = np.dtype(want.dtype).type
-    scale = max(1.0, float(np.max(np.abs(want))))
-    np.testing.assert_allclose(got, want, rtol=RTOL[t], atol=ATOL[t] * scale)
-
-
-STANDARD_OPS = {"Gemm", "BatchNormalization", "Sigmoid", "Tanh", "Relu", "LeakyRelu",
-                "PRelu", "Softmax"}  # fmt: skip
-
-
-def run_ort(proto, X, output=None):
-    """Run ``proto`` on one thread; the first output (or the one named)."""
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(
-        proto.SerializeToString(), opts, providers=["CPUExecutionProvider"]
-    )
-    name = sess.get_inputs()[0].name
-    return sess.run(None if output is None else [output], {name: X})[0]
-
-
-def make_model(sizes, hidden, output, dtype, batch_norm=False, dropout=0.0, seed=0):
-    """An MLP with random, non-trivial batch normalization parameters and stats."""
-    model = fastnn.MLP(sizes, hidden=hidden, output=output, dtype=dtype, seed=seed,
-                       batch_norm=batch_norm, dropout=dropout)  # fmt: skip
-    rng = np.random.default_rng(seed + 1)
-    for layer, (_, n_out, _, _, norm, stats) in enumerate(model.layout):
-        model.biases[layer][...] = rng.normal(0, 0.3, n_out)
-        if norm:
-            gamma, beta = model.norm_params(layer)
-            gamma[...] = rng.uniform(0.5, 2.0, n_out)
-            beta[...] = rng.normal(0, 0.5, n_out)
-            model.running_stats[stats : stats + n_out] = rng.normal(0, 0.5, n_out)
-            model.running_stats[stats + n_out : stats + 2 * n_out] = rng.uniform(
-                0.2, 3.0, n_out
-            )
-    return model
-
-
-def data(model, n=17, seed=3):
-    return (
-        np.random.default_rng(seed)
-        .normal(0, 2, (n, model.sizes[0]))
-        .astype(model.dtype)
-    )
-
-
-def assert_matches_predict(model, proto):
-    X = data(model)
-    got, want = run_ort(proto, X), model.predict(X)
-    assert got.dtype == want.dtype
-    assert_matches(got, want)
-
+from _onnx_helpers import (  # noqa: E402
+    HIDDEN,
+    OUTPUT,
+    STANDARD_OPS,
+    assert_matches,
+    assert_matches_predict,
+    data,
+    make_model,
+    run_ort,
+)
 
 # -- export -------------------------------------------------------------------------
 
@@ -360,169 +308,3 @@ def test_import_from_torch(tmp_path):
         tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == torch.float32 else {
             "rtol": 1e-10, "atol": 1e-14}  # fmt: skip
         np.testing.assert_allclose(model.predict(X.numpy()), want, **tol)
-
-
-# -- skl2onnx -----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def skl2onnx():
-    return pytest.importorskip("skl2onnx")
-
-
-def _xy(n_classes, dtype, n=60, labels=None):
-    rng = np.random.default_rng(7)
-    X = rng.normal(size=(n, 4)).astype(dtype)
-    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5) * (n_classes > 2)
-    return X, (y if labels is None else np.asarray(labels)[y])
-
-
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.parametrize(
-    "labels", [None, ["no", "yes"], ["a", "b", "c"], [2.0, 7.0, 9.0]],
-    ids=["binary_int", "binary_str", "multiclass_str", "multiclass_float"],
-)  # fmt: skip
-def test_skl2onnx_pipeline_classifier(skl2onnx, labels, dtype):
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from fastnn.sklearn import MLPClassifier
-
-    n_classes = 2 if labels is None else len(labels)
-    X, y = _xy(n_classes, dtype, labels=labels)
-    pipe = make_pipeline(
-        StandardScaler(),
-        MLPClassifier(hidden_layer_sizes=(6,), max_iter=5, random_state=0),
-    ).fit(X, y)
-    proto = skl2onnx.to_onnx(pipe, X[:1], options={"zipmap": False})
-    label, proba = _run_all(proto, X)
-    want = pipe.predict(X)
-    if want.dtype.kind == "f":  # skl2onnx's convention: int64 labels
-        want = want.astype(np.int64)
-    assert np.array_equal(label, want)
-    rtol = RTOL[np.dtype(dtype).type] * 10  # the scaler runs in ONNX too
-    np.testing.assert_allclose(proba, pipe.predict_proba(X), rtol=rtol, atol=1e-6)
-    if dtype == np.float64:
-        return  # ONNX's ZipMap takes float32 only: no zipmap option in float64
-    zipped = skl2onnx.to_onnx(pipe, X[:1])  # zipmap by default: a list of dicts
-    _, maps = _run_all(zipped, X[:3])
-    assert len(maps) == 3 and len(maps[0]) == len(pipe.classes_)
-    np.testing.assert_allclose(list(maps[0].values()), proba[0], rtol=1e-6)
-
-
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_skl2onnx_options_nocl_and_class_labels(skl2onnx):
-    from fastnn.sklearn import MLPClassifier
-
-    X, y = _xy(3, np.float32, labels=["a", "b", "c"])
-    est = MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
-    est.fit(X, y)
-    options = {"zipmap": False, "nocl": True}
-    label, _ = _run_all(skl2onnx.to_onnx(est, X[:1], options=options), X)
-    assert np.array_equal(est.classes_[label], est.predict(X))
-    options = {"zipmap": False, "output_class_labels": True}
-    label, _, names = _run_all(skl2onnx.to_onnx(est, X[:1], options=options), X)
-    assert list(names) == list(est.classes_)
-
-
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.parametrize("n_classes", [2, 3])
-def test_import_skl2onnx_fastnn_classifier(skl2onnx, n_classes):
-    from fastnn.sklearn import MLPClassifier
-
-    X, y = _xy(n_classes, np.float64)
-    est = MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
-    est.fit(X, y)
-    model = from_onnx(skl2onnx.to_onnx(est, X[:1], options={"zipmap": False}))
-    assert np.array_equal(model.params, est.model_.params)
-    assert model.output == ("sigmoid" if n_classes == 2 else "softmax")
-
-
-def _run_all(proto, X):
-    sess = ort.InferenceSession(
-        proto.SerializeToString(), providers=["CPUExecutionProvider"]
-    )
-    return sess.run(None, {sess.get_inputs()[0].name: X})
-
-
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_skl2onnx_multilabel(skl2onnx):
-    from fastnn.sklearn import MLPClassifier
-
-    X, _ = _xy(2, np.float32)
-    Y = np.stack([X[:, 0] > 0, X[:, 1] > 0, X[:, 2] > 1], axis=1).astype(int)
-    est = MLPClassifier(hidden_layer_sizes=(6,), max_iter=5, random_state=0).fit(X, Y)
-    label, proba = _run_all(skl2onnx.to_onnx(est, X[:1], options={"zipmap": False}), X)
-    assert np.array_equal(label, est.predict(X))
-    np.testing.assert_allclose(proba, est.predict_proba(X), rtol=1e-5, atol=1e-7)
-
-
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.parametrize("n_outputs", [1, 2])
-def test_skl2onnx_pipeline_regressor(skl2onnx, n_outputs, dtype):
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from fastnn.sklearn import MLPRegressor
-
-    X, _ = _xy(2, dtype)
-    y = X[:, :n_outputs] * 2 + 1
-    y = y[:, 0] if n_outputs == 1 else y
-    pipe = make_pipeline(
-        StandardScaler(),
-        MLPRegressor(hidden_layer_sizes=(6,), max_iter=5, random_state=0),
-    ).fit(X, y)
-    (pred,) = _run_all(skl2onnx.to_onnx(pipe, X[:1]), X)
-    assert pred.shape == (X.shape[0], n_outputs)
-    want = pipe.predict(X).reshape(X.shape[0], -1)
-    rtol = RTOL[np.dtype(dtype).type] * 10
-    np.testing.assert_allclose(pred, want, rtol=rtol, atol=1e-6)
-
-
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_to_onnx_takes_fitted_estimators(skl2onnx):
-    from sklearn.exceptions import NotFittedError
-
-    from fastnn.sklearn import MLPClassifier
-
-    X, y = _xy(3, np.float64)
-    est = MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
-    with pytest.raises(NotFittedError):
-        to_onnx(est)
-    est.fit(X, y)
-    np.testing.assert_allclose(
-        run_ort(to_onnx(est), X), est.predict_proba(X), rtol=1e-10, atol=1e-15
-    )
-
-
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.parametrize("kind", ["binary", "multiclass", "regressor"])
-def test_import_skl2onnx_sklearn_mlp(skl2onnx, kind):
-    from sklearn.neural_network import MLPClassifier, MLPRegressor
-
-    X, y = _xy(2 if kind == "binary" else 3, np.float32)
-    if kind == "regressor":
-        est = MLPRegressor(
-            hidden_layer_sizes=(7, 5), activation="tanh", max_iter=20, random_state=0
-        )
-        est.fit(X, X[:, 0] - X[:, 1])
-        proto = skl2onnx.to_onnx(est, X[:1])
-    else:
-        est = MLPClassifier(
-            hidden_layer_sizes=(7,), activation="logistic", max_iter=20, random_state=0
-        )
-        est.fit(X, y)
-        proto = skl2onnx.to_onnx(est, X[:1], options={"zipmap": False})
-    model = from_onnx(proto)
-    assert model.sizes[1:-1] == list(est.hidden_layer_sizes)
-    P = model.predict(X)
-    if kind == "regressor":
-        assert model.loss_name == "mse"
-        want = est.predict(X)[:, None]
-    elif kind == "binary":
-        assert (model.output, model.loss_name) == ("sigmoid", "bce")
-        want = est.predict_proba(X)[:, 1:]
-    else:
-        assert (model.output, model.loss_name) == ("softmax", "cross_entropy")
-        want = est.predict_proba(X)
-    np.testing.assert_allclose(P, want, rtol=1e-5, atol=1e-6)
