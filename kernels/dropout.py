@@ -53,9 +53,6 @@ def _dropout(A, D, key, p):
             D[i, j] = A[i, j] * scale if keep else zero
 
 
-dropout = public(_dropout)
-
-
 @jit
 def dropout_forward(A, D, key, p):
     """``D = A * mask / (1 - p)``, the mask drawn from ``key``; ``A`` is kept."""

@@ -306,6 +306,8 @@ def _train_step(net, optim, data, scratch, loss, mode, seed):
     n = X.shape[0]
     last = layout.shape[0] - 1
     P = _network_forward(net, X, work, mode, seed, step[0])
+    # _output_delta's line, written here: one more helper under the step costs
+    # cold compile time (numba#9566); the other callers share _output_delta
     D = _slab(work, _slab_start(layout, n, last), n, layout[last, N_OUT])[1]
     act = layout[last, ACT]
     value, last_act = _loss_delta(P, Y, loss, act, D, sample_weight)
