@@ -30,6 +30,10 @@ class NumpyMLP:
             return np.maximum(Z, 0, out=Z)
         if name == "sigmoid":  # 1/(1+exp(-z)), written so exp cannot overflow
             return 0.5 * np.tanh(0.5 * Z) + 0.5
+        if name == "tanh":
+            return np.tanh(Z, out=Z)
+        if name == "identity":
+            return Z
         E = np.exp(Z - Z.max(axis=1, keepdims=True))  # softmax
         return E / E.sum(axis=1, keepdims=True)
 
@@ -43,10 +47,12 @@ class NumpyMLP:
         if c.loss == "cross_entropy":  # softmax output: dL/dZ = (P - Y) / n
             loss = -np.sum(Y * np.log(np.maximum(P, 1e-12))) / n
             dZ = (P - Y) / n
-        else:  # mse on a sigmoid output
+        else:  # mse on a sigmoid or identity output
             diff = P - Y
             loss = np.mean(diff * diff)
-            dZ = (2 / P.size) * diff * P * (1 - P)
+            dZ = (2 / P.size) * diff
+            if c.output == "sigmoid":
+                dZ *= P * (1 - P)
         grads_W, grads_b = [None] * len(self.W), [None] * len(self.W)
         for layer in range(len(self.W) - 1, -1, -1):
             grads_W[layer] = A[layer].T @ dZ
@@ -54,9 +60,18 @@ class NumpyMLP:
             if layer > 0:
                 dA = dZ @ self.W[layer].T
                 Al = A[layer]
-                dZ = dA * (Al > 0) if c.hidden == "relu" else dA * Al * (1 - Al)
+                dZ = dA * self.derivative(Al, c.hidden)
         self.update(self.W + self.b, grads_W + grads_b)
         return float(loss)
+
+    @staticmethod
+    def derivative(A, name):
+        """The hidden activation's derivative, from its output."""
+        if name == "relu":
+            return A > 0
+        if name == "tanh":
+            return 1 - A * A
+        return A * (1 - A)
 
     def update(self, params, grads):
         lr = self.case.lr
@@ -112,7 +127,8 @@ def torch_step(case, dtype, X, Y, weights, biases):
         opt = torch.optim.SGD(params, lr=case.lr)
     else:
         opt = torch.optim.Adam(params, lr=case.lr)
-    hidden = torch.relu if case.hidden == "relu" else torch.sigmoid
+    hidden = {"relu": torch.relu, "tanh": torch.tanh}.get(case.hidden, torch.sigmoid)
+    output = torch.sigmoid if case.output == "sigmoid" else (lambda Z: Z)
 
     def step():
         A = Xt
@@ -122,7 +138,7 @@ def torch_step(case, dtype, X, Y, weights, biases):
         if case.loss == "cross_entropy":  # logits + probability targets
             loss = F.cross_entropy(A, Yt)
         else:
-            loss = F.mse_loss(torch.sigmoid(A), Yt)
+            loss = F.mse_loss(output(A), Yt)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -136,7 +152,8 @@ def jax_step(case, dtype, X, Y, weights, biases):
     import jax.numpy as jnp
 
     jax.config.update("jax_enable_x64", True)  # float64 arrays; float32 stays float32
-    hidden = jax.nn.relu if case.hidden == "relu" else jax.nn.sigmoid
+    hidden = {"relu": jax.nn.relu, "tanh": jnp.tanh}.get(case.hidden, jax.nn.sigmoid)
+    output = jax.nn.sigmoid if case.output == "sigmoid" else (lambda Z: Z)
     b1, b2, eps = 0.9, 0.999, 1e-8
 
     def loss_fn(params, X, Y):
@@ -146,7 +163,7 @@ def jax_step(case, dtype, X, Y, weights, biases):
             A = hidden(Z) if i < len(params) - 1 else Z
         if case.loss == "cross_entropy":
             return -jnp.sum(Y * jax.nn.log_softmax(A)) / X.shape[0]
-        return jnp.mean((jax.nn.sigmoid(A) - Y) ** 2)
+        return jnp.mean((output(A) - Y) ** 2)
 
     def step(params, state, X, Y):
         value, grads = jax.value_and_grad(loss_fn)(params, X, Y)

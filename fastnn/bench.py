@@ -122,6 +122,9 @@ CASES = {
         Case("mnist64", 64, (784, 128, 10), *CE, "adam", 1e-3, 2048, 1),
         Case("wide1024", 1024, (512, 512, 10), *CE, "adam", 1e-3, 4096, 1),
         Case("online1", 1, (784, 128, 10), *CE, "sgd", 0.01, 256, 1),
+        # SimpleChains.jl's README network, less its dropout (the peers could not
+        # share the masks): asv's SimpleChainsGradients times it with dropout
+        Case("sc24", 200, (24, 8, 2), "tanh", "identity", "mse", "sgd", 0.01, 2000, 1),
     ]
 }
 DTYPES = ("float32", "float64")
