@@ -108,9 +108,9 @@ class CompiledCalls:
     def infer(self, kernel, X, *args, out, block=PREDICT_BLOCK,
               workspace_size=klayout.workspace_size):  # fmt: skip
         """Run the inference kernel ``kernel(network, X, *args, work, out)`` on the
-        checked ``X`` in blocks of at most ``block`` rows, with a workspace of at
-        least ``workspace_size(layout, rows)`` entries that belongs to the calling
-        thread (so that calls may run side by side); returns what the kernel
+        checked ``X`` in blocks of at most ``block`` rows, with a workspace of
+        ``workspace_size(layout, rows)`` entries carved from one that belongs to the
+        calling thread (so that calls may run side by side); returns what the kernel
         returns."""
         rows = min(X.shape[0], block)
         size = self._sizes.get((workspace_size, rows))
@@ -121,5 +121,8 @@ class CompiledCalls:
         work = getattr(self._local, "work", None)
         if work is None or work.shape[0] < size:
             work = self._local.work = np.empty(size, self.dtype)
+        # Exactly ``size`` entries: the kernels take as many rows at a time as fit,
+        # and BLAS may round a row differently in a matmul of another row count, so
+        # a larger leftover workspace would change the last bits of the results.
         with self.blas_guard(rows):
-            return kernel(self.network, X, *args, work, out)
+            return kernel(self.network, X, *args, work[:size], out)

@@ -314,6 +314,18 @@ def test_predict_beyond_one_block_equals_row_by_row(dtype, rng):
     assert_close(out, reference_predict(model, X), dtype)
 
 
+def test_predict_does_not_depend_on_earlier_calls(rng):
+    """The blocks of rows a call runs in come from its own size, not from the larger
+    workspace an earlier call (here an explanation, whose blocks hold more per row)
+    left to the thread: OpenBLAS's sgemm rounds a row differently in a matmul of
+    another row count."""
+    model = fastnn.MLP([784, 128, 10], loss="cross_entropy", seed=0, dtype="float32")
+    X = rng.standard_normal((5000, 784)).astype(np.float32)
+    before = model.predict(X)
+    fastnn.explain.integrated_gradients(model, X[:600], steps=2)
+    assert np.array_equal(model.predict(X), before)
+
+
 def test_predict_non_contiguous_input(dtype, rng):
     model = fastnn.MLP(SIZES, hidden="relu", dtype=dtype, seed=0)
     big = rng.standard_normal((12, 2 * SIZES[0]))
