@@ -5,7 +5,7 @@ One module per area, one class per benchmarked operation (STYLE #10):
 ``bench_kernels``   dense_forward / dense_backward per activation, dtype and shape,
                     on both sides of the BLAS switch point (``BLAS_MIN_MACS``).
 ``bench_model``     ``MLP.train_step``, the raw step kernel and a compiled ``fit``
-                    epoch on the five cases of ``fastnn.bench.CASES``; ``predict``
+                    epoch on the cases of ``fastnn.bench.CASES``; ``predict``
                     throughput on a large batch and latency on one sample.
 ``bench_startup``   ``timeraw_``: ``import fastnn`` + build + first step, with a warm
                     and with a cold Numba cache.

@@ -1,10 +1,11 @@
 """Numerical parity with ``tests/reference.py``, tracked like a time.
 
-For each of the five cases and dtypes, the model's output, loss and gradients, and
-its parameters after a few optimizer steps, are compared with the plain-NumPy
-reference run in float64 on the same (upcast) weights and data. Each ``track_``
-returns the largest error relative to the largest reference value, so a kernel change
-that loses precision shows up as a step in the same asv history as the timings.
+For each case of ``fastnn.bench.CASES`` and each dtype, the model's output, loss and
+gradients, and its parameters after a few optimizer steps, are compared with the
+plain-NumPy reference run in float64 on the same (upcast) weights and data. Each
+``track_`` returns the largest error relative to the largest reference value, so a
+kernel change that loses precision shows up as a step in the same asv history as the
+timings.
 Typical values: ~1e-7 in float32, ~1e-16 in float64.
 """
 

@@ -3,7 +3,7 @@
 Shapes (``n_samples x n_in x n_out``) lie on both sides of the BLAS switch point,
 ``fastnn.kernels.BLAS_MIN_MACS`` (4096 multiply-adds when these were written): the
 first two run the fused loops, the rest BLAS plus one fused pass; most are layers of
-the five networks of ``fastnn.bench.CASES``. The ids are fixed shapes rather than
+the networks of ``fastnn.bench.CASES``. The ids are fixed shapes rather than
 "just below / above the switch", so each one's history stays comparable when the
 switch point moves.
 """

@@ -1,6 +1,6 @@
 """The model API: a training step, a compiled fit epoch, predict.
 
-The five networks are ``fastnn.bench.CASES``, the same ones ``python -m fastnn bench``
+The networks are ``fastnn.bench.CASES``, the same ones ``python -m fastnn bench``
 compares against NumPy, PyTorch and JAX:
 
 ========  =====  ==============  ==========================  ========
@@ -11,6 +11,7 @@ tiny100   4      100, 100, 100   sigmoid, sigmoid + mse      SGD(0.1)
 mnist64   64     784, 128, 10    relu, softmax + CE          Adam(1e-3)
 wide1024  1024   512, 512, 10    relu, softmax + CE          Adam(1e-3)
 online1   1      784, 128, 10    relu, softmax + CE          SGD(0.01)
+sc24      200    24, 8, 2        tanh, identity + mse        SGD(0.01)
 ========  =====  ==============  ==========================  ========
 """
 
@@ -49,7 +50,7 @@ class FitEpoch:
     ``fit_epochs`` epochs without shuffling: the whole loop runs compiled.
 
     The time is per call; divide by the number of steps (``fit_epochs *
-    fit_samples / batch``: 1024, 256, 32, 4, 256 for the five cases) for a step.
+    fit_samples / batch``: 1024, 256, 32, 4, 256, 10 for the six cases) for a step.
     """
 
     params = [list(CASES), DTYPES]
