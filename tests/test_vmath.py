@@ -192,24 +192,20 @@ def compiled_asm(func, *args):
     return fresh.inspect_asm(fresh.signatures[0])
 
 
-def _exp_loop(x):
-    for i in range(x.shape[0]):
-        x[i] = vmath._exp(x[i])
+def _loop_of(func):
+    """A loop applying ``func`` to each element of ``x`` in place, to compile."""
+
+    def loop(x):
+        for i in range(x.shape[0]):
+            x[i] = func(x[i])
+
+    return loop
 
 
-def _sigmoid_loop(x):
-    for i in range(x.shape[0]):
-        x[i] = vmath._sigmoid(x[i])
-
-
-def _tanh_loop(x):
-    for i in range(x.shape[0]):
-        x[i] = vmath._tanh(x[i])
-
-
-def _np_tanh_loop(x):
-    for i in range(x.shape[0]):
-        x[i] = np.tanh(x[i])
+_exp_loop = _loop_of(vmath._exp)
+_sigmoid_loop = _loop_of(vmath._sigmoid)
+_tanh_loop = _loop_of(vmath._tanh)
+_np_tanh_loop = _loop_of(np.tanh)
 
 
 @needs_jit
