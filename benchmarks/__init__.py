@@ -3,7 +3,7 @@
 One module per area, one class per benchmarked operation (STYLE #10):
 
 ``bench_kernels``   dense_forward / dense_backward per activation, dtype and shape,
-                    on both sides of the BLAS switch point (``BLAS_MIN_MACS``).
+                    on both sides of the BLAS switch (``LOOP_MAX_ROWS``).
 ``bench_model``     ``MLP.train_step``, the raw step kernel and a compiled ``fit``
                     epoch on the cases of ``fastnn.bench.CASES``; ``predict``
                     throughput on a large batch and latency on one sample.

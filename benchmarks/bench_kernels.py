@@ -1,8 +1,8 @@
 """Dense-layer kernels: ``dense_forward`` and ``dense_backward``.
 
-Shapes (``n_samples x n_in x n_out``) lie on both sides of the BLAS switch point,
-``fastnn.kernels.BLAS_MIN_MACS`` (4096 multiply-adds when these were written): the
-first two run the fused loops, the rest BLAS plus one fused pass; most are layers of
+Shapes (``n_samples x n_in x n_out``) lie on both sides of the switch between the
+fused loops and BLAS plus one fused pass (``fastnn.kernels.LOOP_MAX_ROWS``; it was
+``BLAS_MIN_MACS``, 4096 multiply-adds, when these were written); most are layers of
 the networks of ``fastnn.bench.CASES``. The ids are fixed shapes rather than
 "just below / above the switch", so each one's history stays comparable when the
 switch point moves.
@@ -15,11 +15,11 @@ from fastnn import kernels as K
 ACTIVATIONS = list(K.ACTIVATIONS)
 DTYPES = ["float32", "float64"]
 SHAPES = {
-    "4x2x4": (4, 2, 4),  # 32 MACs, loops: XOR's hidden layer
-    "4x31x32": (4, 31, 32),  # 3968 MACs, loops: just below the switch
-    "4x32x32": (4, 32, 32),  # 4096 MACs, BLAS: at the switch
-    "4x100x100": (4, 100, 100),  # BLAS: tiny100's layers
-    "1x784x128": (1, 784, 128),  # BLAS: a batch of one, online1's hidden layer
+    "4x2x4": (4, 2, 4),  # loops: XOR's hidden layer
+    "4x31x32": (4, 31, 32),  # loops
+    "4x32x32": (4, 32, 32),  # loops
+    "4x100x100": (4, 100, 100),  # loops: tiny100's layers
+    "1x784x128": (1, 784, 128),  # loops: a batch of one, online1's hidden layer
     "64x784x128": (64, 784, 128),  # BLAS: mnist64's hidden layer
 }
 

@@ -2,7 +2,7 @@
 
 Run: ``OPENBLAS_NUM_THREADS=1 python benchmarks/switch_point.py``. Prints, per shape
 and dtype, the median time of forward + backward on each path and their ratio; the
-switch point in ``kernels/dense.py`` (``BLAS_MIN_MACS``) is chosen from this table.
+switch in ``kernels/dense.py`` (``LOOP_MAX_ROWS``) is chosen from this table.
 """
 
 import sys
@@ -13,28 +13,25 @@ from threadpoolctl import threadpool_limits
 
 from fastnn import kernels as K
 
+# (rows, n_in, n_out): a few rows at every width, then skinny, square and tall batches
 SHAPES = [
+    (1, 16, 16),
+    (1, 128, 10),
+    (1, 784, 128),
+    (2, 784, 128),
     (4, 2, 4),
     (4, 4, 1),
-    (1, 16, 16),
-    (4, 8, 8),
-    (1, 32, 32),
-    (4, 16, 16),
-    (1, 64, 64),
-    (4, 32, 32),
-    (8, 32, 32),
-    (1, 100, 100),
-    (1, 784, 128),
     (4, 100, 100),
-    (8, 64, 64),
+    (4, 512, 512),
+    (8, 32, 32),
+    (8, 100, 100),
     (16, 64, 64),
-    (32, 64, 64),
-    (16, 128, 128),
-    (64, 64, 64),
-    (32, 128, 128),
+    (16, 256, 1),
+    (32, 16, 16),
+    (64, 32, 4),
     (64, 128, 10),
-    (64, 128, 128),
-    (256, 64, 64),
+    (200, 8, 2),
+    (200, 24, 8),
     (64, 784, 128),
     (256, 512, 512),
 ]

@@ -42,8 +42,9 @@ dense_backward_dropout(X, W, out, d_out, act, dW, db, dX, key, p) -> None
     Its gradient: ``d_out`` is the gradient with respect to the output after
     dropout.
 
-Both pick one of two paths by size (``BLAS_MIN_MACS``): fused loops for small layers
-(``dense_forward_loops``, ``dense_backward_loops``) or ``np.dot`` into the output plus
+Both pick one of two paths by the batch's rows (``LOOP_MAX_ROWS``): fused loops for a
+few rows (``dense_forward_loops``, ``dense_backward_loops``) or ``np.dot`` into the
+output plus
 one fused pass (``dense_forward_blas``, ``dense_backward_blas``). The four are public,
 with the same signatures, for testing and for callers who know their shapes.
 
@@ -110,7 +111,7 @@ from .activations import (
     bias_activation_row,
 )
 from .dense import (
-    BLAS_MIN_MACS,
+    LOOP_MAX_ROWS,
     dense_backward,
     dense_backward_blas,
     dense_backward_dropout,
@@ -135,11 +136,11 @@ from .losses import (
 __all__ = [
     "ACTIVATIONS",
     "BCE",
-    "BLAS_MIN_MACS",
     "CROSS_ENTROPY",
     "IDENTITY",
     "LEAKY_RELU",
     "LEAKY_SLOPE",
+    "LOOP_MAX_ROWS",
     "LOSSES",
     "MSE",
     "RELU",

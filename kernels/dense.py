@@ -1,10 +1,11 @@
 """Fused dense-layer kernels: ``out = act(X @ W + b)`` and its gradient.
 
-Two code paths, chosen by the amount of work (:data:`BLAS_MIN_MACS`):
+Two code paths, chosen by the shape of the batch (:data:`LOOP_MAX_ROWS`):
 
 * **loops** — hand-written loops, no BLAS call, the bias and activation applied to each
-  output row right after it is computed. Best for small layers and skinny shapes (a
-  batch of one), where a BLAS call costs more in overhead than in arithmetic.
+  output row right after it is computed; the weight gradient takes the batch's rows
+  four at a time, so each pass over ``dW`` serves four rows. Best for a batch of a few
+  rows, where a BLAS call costs more in overhead than in arithmetic.
 * **blas** — ``np.dot`` into the preallocated output, then one fused pass for bias and
   activation (backward: one pass for the activation derivative, then BLAS).
 
@@ -18,21 +19,35 @@ from .activations import _activation_grad, _bias_activation
 from .config import inlined, internal, jit, public
 from .dropout import _dropout
 
-#: The dispatchers use BLAS when ``n_samples * n_in * n_out`` is at least this many
-#: multiply-adds. Chosen by ``benchmarks/switch_point.py`` on the team VM (AMD EPYC,
-#: znver4 with AVX-512, OPENBLAS_NUM_THREADS=1), forward + backward, median µs,
-#: float32 (loops / blas):
+#: The dispatchers use the loops for a batch of at most this many rows, BLAS for more,
+#: whatever the layer's width. Chosen by ``benchmarks/switch_point.py`` (one BLAS
+#: thread), forward + backward, median µs, loops / blas, on a 2-vCPU AMD EPYC VM
+#: with AVX2 (OpenBLAS's Haswell kernels), about half as fast as the team VM:
 #:
-#:     4x2x4 (32 MACs)     1.7 / 1.9      1x64x64 (4096)      2.5 / 4.0
-#:     4x8x8 (256)         2.0 / 2.1      4x32x32 (4096)      4.7 / 2.2
-#:     4x16x16 (1024)      2.0 / 2.1      8x32x32 (8192)      4.2 / 3.9
-#:     1x100x100 (10000)   6.6 / 3.6      4x100x100 (40000)  12.3 / 5.6
-#:     1x784x128 (100352) 31.2 / 26.4     64x784x128 (6.4M)  1726 / 517
+#:     shape          float32           float64
+#:     1x16x16        2.3 / 2.7         2.5 / 2.6
+#:     1x128x10       3.9 / 3.5         4.2 / 4.0
+#:     1x784x128     34.0 / 37.3       72.3 / 80.1
+#:     2x784x128     60.6 / 181.8     126.6 / 208.1
+#:     4x2x4          2.2 / 2.8         2.5 / 2.8
+#:     4x100x100     11.3 / 19.6       18.2 / 21.8
+#:     4x512x512    211.9 / 458.1     463.8 / 793.7
+#:     8x32x32        4.7 / 5.0         5.3 / 5.3
+#:     8x100x100     18.5 / 23.8       31.3 / 25.0
+#:     16x64x64      14.6 / 14.0       24.6 / 18.3
+#:     16x256x1      26.9 / 3.8        28.2 / 5.1
+#:     64x32x4       15.0 / 5.5        17.5 / 7.3
+#:     200x8x2       12.9 / 6.9        13.1 / 7.5
+#:     200x24x8      36.0 / 11.3       36.5 / 18.0
+#:     64x784x128  1350 / 563         2437 / 1252
 #:
-#: Below ~4k MACs a call is dominated by overhead and the loops win or tie; above it,
-#: OpenBLAS (through SciPy, called from compiled code, so no Python overhead) wins by
-#: 2-3x, even at a batch of one. float64 gives the same picture.
-BLAS_MIN_MACS = 4096
+#: With a few rows, BLAS pays its packing and call overhead for little arithmetic and
+#: the loops win or tie at every width, by up to 3x (2x784x128); at 8 rows the two
+#: are even. The loops vectorize along a layer's outputs (forward, ``dW``) or inputs
+#: (``dX``) and keep no block of the output in registers across ``n_in``, so with
+#: more rows BLAS wins, by up to 7x where the inner loop is too short to vectorize
+#: (16x256x1).
+LOOP_MAX_ROWS = 4
 
 
 @internal
@@ -77,9 +92,9 @@ def _dense_forward_dropout(X, W, b, act, out, dropped, key, p):
     (:func:`~fastnn.kernels.dropout.dropout_key`). With ``p == 0``, ``dropped``
     is not touched.
     """
-    if X.shape[0] * X.shape[1] * W.shape[1] >= BLAS_MIN_MACS:
-        return _forward_blas(X, W, b, act, out, dropped, key, p)
-    return _forward_loops(X, W, b, act, out, dropped, key, p)
+    if X.shape[0] <= LOOP_MAX_ROWS:
+        return _forward_loops(X, W, b, act, out, dropped, key, p)
+    return _forward_blas(X, W, b, act, out, dropped, key, p)
 
 
 dense_forward_dropout = public(_dense_forward_dropout)
@@ -115,7 +130,7 @@ def dense_forward_blas(X, W, b, act, out):
 def dense_forward(X, W, b, act, out):
     """``out[:] = act(X @ W + b)``; returns ``out``.
 
-    Picks the loop or the BLAS path by size (:data:`BLAS_MIN_MACS`). See
+    Picks the loop or the BLAS path by the batch's rows (:data:`LOOP_MAX_ROWS`). See
     :func:`dense_forward_loops` for the parameters.
     """
     return _dense_forward_dropout(X, W, b, act, out, out, np.uint64(0), 0.0)
@@ -144,32 +159,58 @@ def _bias_grad(dZ, db):
             db[j] += dZ[i, j]
 
 
+@inlined
+def _weight_grad_loops(X, dZ, dW):
+    """``dW = X.T @ dZ``, one pass over ``dW`` for every four rows of the batch."""
+    n_samples, n_in = X.shape
+    n_out = dZ.shape[1]
+    zero = dW.dtype.type(0)
+    for k in range(n_in):
+        for j in range(n_out):
+            dW[k, j] = zero
+    blocked = n_samples - n_samples % 4
+    for i in range(0, blocked, 4):
+        d0, d1, d2, d3 = dZ[i], dZ[i + 1], dZ[i + 2], dZ[i + 3]
+        for k in range(n_in):
+            x0, x1, x2, x3 = X[i, k], X[i + 1, k], X[i + 2, k], X[i + 3, k]
+            g = dW[k]
+            for j in range(n_out):
+                g[j] += x0 * d0[j] + x1 * d1[j] + x2 * d2[j] + x3 * d3[j]
+    for i in range(blocked, n_samples):
+        dz = dZ[i]
+        for k in range(n_in):
+            x = X[i, k]
+            g = dW[k]
+            for j in range(n_out):
+                g[j] += x * dz[j]
+
+
+@inlined
+def _input_grad_loops(dZ, W, dX):
+    """``dX = dZ @ W.T``, one row of the batch at a time (four at a time, as
+    :func:`_weight_grad_loops` does, ran 1.4-1.8x faster on 4x100x100 but cost 0.4 s
+    more of cold compile time on the slower VM, which the first call cannot spare)."""
+    n_samples, n_in = dX.shape
+    n_out = W.shape[1]
+    zero = dX.dtype.type(0)
+    for i in range(n_samples):
+        dz = dZ[i]
+        for k in range(n_in):
+            w = W[k]
+            acc = zero
+            for j in range(n_out):
+                acc += dz[j] * w[j]
+            dX[i, k] = acc
+
+
 @internal
 def _backward_loops(X, W, out, d_out, act, dW, db, dX, key, p):
     _activation_dropout_grad(out, d_out, act, key, p)
-    n_samples, n_in = X.shape
-    n_out = W.shape[1]
-    zero = dW.dtype.type(0)
     if dW.size != 0:
-        for k in range(n_in):
-            for j in range(n_out):
-                dW[k, j] = zero
-        for i in range(n_samples):
-            dz = d_out[i]
-            for k in range(n_in):
-                x = X[i, k]
-                for j in range(n_out):
-                    dW[k, j] += x * dz[j]
+        _weight_grad_loops(X, d_out, dW)
     _bias_grad(d_out, db)
-    if dX.size == 0:
-        return
-    for i in range(n_samples):
-        dz = d_out[i]
-        for k in range(n_in):
-            acc = zero
-            for j in range(n_out):
-                acc += dz[j] * W[k, j]
-            dX[i, k] = acc
+    if dX.size != 0:
+        _input_grad_loops(d_out, W, dX)
 
 
 @internal
@@ -190,10 +231,10 @@ def _dense_backward_dropout(X, W, out, d_out, act, dW, db, dX, key, p):
     sent back through the mask of ``key`` at rate ``p`` in the same pass as the
     activation derivative. Other arguments as :func:`dense_backward`.
     """
-    if X.shape[0] * X.shape[1] * W.shape[1] >= BLAS_MIN_MACS:
-        _backward_blas(X, W, out, d_out, act, dW, db, dX, key, p)
-    else:
+    if X.shape[0] <= LOOP_MAX_ROWS:
         _backward_loops(X, W, out, d_out, act, dW, db, dX, key, p)
+    else:
+        _backward_blas(X, W, out, d_out, act, dW, db, dX, key, p)
 
 
 dense_backward_dropout = public(_dense_backward_dropout)
@@ -235,7 +276,7 @@ def dense_backward_blas(X, W, out, d_out, act, dW, db, dX):
 
 @jit
 def dense_backward(X, W, out, d_out, act, dW, db, dX):
-    """Gradient of a dense layer; picks the loop or BLAS path by size.
+    """Gradient of a dense layer; picks the loop or BLAS path by the batch's rows.
 
     See :func:`dense_backward_loops` for the parameters and what is written.
     """
