@@ -63,7 +63,8 @@ the fused SGD, Adam and AdamW updates, ``explain`` input gradients, gradient × 
 and integrated gradients over a whole batch, ``blas`` the guard that keeps the
 BLAS they call on one thread, and ``vmath`` the exp, sigmoid and tanh built from
 arithmetic that LLVM vectorizes (Numba's ``math.exp`` and ``math.tanh`` are scalar
-libm calls), which every epilogue uses.
+libm calls), which every epilogue uses. ``views`` makes the views into the flat
+buffers, which cost no reference counting.
 
 Losses
 ------

@@ -36,6 +36,7 @@ from .config import internal, jit, public
 from .layout import ACT, N_IN, _rows_that_fit, _slab_start
 from .layout import workspace_size as network_workspace_size
 from .network import INFERENCE, _infer, _network_backward, _output_delta, _rows
+from .views import _view
 
 
 def workspace_size(layout, n_rows):
@@ -79,8 +80,8 @@ def _block(layout, work, m, n_in):
     """The views of ``work`` for a block of ``m`` rows: network workspace, path, dX."""
     size = _slab_start(layout, m, layout.shape[0])
     net_work = work[:size]
-    path = work[size : size + m * n_in].reshape((m, n_in))
-    dX = work[size + m * n_in : size + 2 * m * n_in].reshape((m, n_in))
+    path = _view(work, size, (m, n_in))
+    dX = _view(work, size + m * n_in, (m, n_in))
     return net_work, path, dX
 
 

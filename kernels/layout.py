@@ -26,13 +26,14 @@ The workspace ``work`` of a batch of ``n`` rows holds one *slab* per layer, of
 :func:`workspace_size` entries in all: the layer's output ``A``, its delta ``D``, its
 output after dropout ``Ad`` and its normalized pre-activation ``H`` (``(n, n_out)``
 each), then two vectors of ``n_out`` (batch normalization's mean and inverse standard
-deviation). The views are made inside the kernels by slicing and reshaping, which
-allocates nothing.
+deviation). The kernels make these views with :func:`.views._view`, which allocates
+nothing and costs no reference counting.
 """
 
 import numpy as np
 
-from .config import internal, public
+from .config import internal, jit
+from .views import _owned, _view
 
 N_IN, N_OUT, OFFSET, ACT, NORM, STATS = range(6)
 DROPOUT, BN_MOMENTUM, BN_EPS = range(3)
@@ -125,24 +126,25 @@ def workspace_size(layout, n_samples) -> int:
 
 @internal
 def _layer_params(params, layout, layer):
-    """Views ``W`` of shape (n_in, n_out) and ``b`` of shape (n_out,) of one layer.
+    """Views ``W`` of shape (n_in, n_out) and ``b`` of shape (n_out,) of one layer,
+    holding no reference (:mod:`.views`).
 
     Also works on a gradient buffer laid out like ``params``.
     """
     n_in = layout[layer, N_IN]
     n_out = layout[layer, N_OUT]
     off = layout[layer, OFFSET]
-    W = params[off : off + n_in * n_out].reshape((n_in, n_out))
-    b = params[off + n_in * n_out : off + n_in * n_out + n_out]
-    return W, b
+    W = _view(params, off, (n_in, n_out))
+    return W, _view(params, off + n_in * n_out, (n_out,))
 
 
 @internal
 def _norm_params(params, layout, layer):
-    """Views ``gamma`` and ``beta`` of a batch-normalized layer."""
+    """Views ``gamma`` and ``beta`` of a batch-normalized layer, holding no
+    reference."""
     n_out = layout[layer, N_OUT]
     start = layout[layer, OFFSET] + (layout[layer, N_IN] + 1) * n_out
-    return params[start : start + n_out], params[start + n_out : start + 2 * n_out]
+    return _view(params, start, (n_out,)), _view(params, start + n_out, (n_out,))
 
 
 @internal
@@ -152,12 +154,16 @@ def _slab_size(n, n_out):
 
 @internal
 def _slab(work, start, n, n_out):
-    """One layer's workspace: A, D, Ad (dropped out), H (n, n_out) and two vectors."""
+    """One layer's workspace: A, D, Ad (dropped out), H (n, n_out) and two vectors,
+    as views that hold no reference."""
     nn = n * n_out
-    blocks = work[start : start + 4 * nn].reshape((4, n, n_out))  # 1 reshape, not 4
-    u = work[start + 4 * nn : start + 4 * nn + n_out]
-    v = work[start + 4 * nn + n_out : start + 4 * nn + 2 * n_out]
-    return blocks[0], blocks[1], blocks[2], blocks[3], u, v
+    A = _view(work, start, (n, n_out))
+    D = _view(work, start + nn, (n, n_out))
+    Ad = _view(work, start + 2 * nn, (n, n_out))
+    H = _view(work, start + 3 * nn, (n, n_out))
+    u = _view(work, start + 4 * nn, (n_out,))
+    v = _view(work, start + 4 * nn + n_out, (n_out,))
+    return A, D, Ad, H, u, v
 
 
 @internal
@@ -180,5 +186,17 @@ def _rows_that_fit(layout, work_size, extra_per_row):
     return max(1, (work_size - fixed) // per_row)
 
 
-layer_params = public(_layer_params)
-norm_params = public(_norm_params)
+@jit
+def layer_params(params, layout, layer):
+    """Views ``W`` of shape (n_in, n_out) and ``b`` of shape (n_out,) of one layer of
+    ``params`` (or of a buffer laid out like it), for Python and ``@njit`` code."""
+    W, b = _layer_params(params, layout, layer)
+    return _owned(W, params), _owned(b, params)
+
+
+@jit
+def norm_params(params, layout, layer):
+    """Views ``gamma`` and ``beta`` (shape (n_out,) each) of a batch-normalized
+    layer of ``params``, for Python and ``@njit`` code."""
+    gamma, beta = _norm_params(params, layout, layer)
+    return _owned(gamma, params), _owned(beta, params)

@@ -21,7 +21,7 @@ statistics, dropout) or ``TRAINING_UPDATE`` (the same, and the running statistic
 move). Dropout masks are drawn from ``(seed, step, layer)``, ``step`` being the
 optimizer's step count, so the gradients (:func:`train_step` outside
 ``TRAINING_UPDATE``) see the masks the next step will use. Views into the buffers are
-made inside the kernels (slicing + reshape) and allocate nothing, so a training step
+made inside the kernels (:mod:`.views`) and allocate nothing, so a training step
 costs no heap allocation whatever the depth.
 """
 
@@ -69,6 +69,7 @@ from .losses import (
     _softmax_cross_entropy_delta,
 )
 from .optimizers import _optimizer_update
+from .views import _owned, _view
 
 INFERENCE, TRAINING, TRAINING_UPDATE = range(3)
 # IDENTITY as a run-time value: a literal argument would make Numba compile a second,
@@ -115,7 +116,7 @@ def _network_forward(net, X, work, mode, seed, step):
         else:
             gamma, beta = _norm_params(params, layout, layer)
             so = layout[layer, STATS]
-            running = stats[so : so + 2 * n_out].reshape((2, n_out))
+            running = _view(stats, so, (2, n_out))
             eps = config[layer, BN_EPS]
             no_dropout = np.uint64(0)
             _dense_forward_dropout(prev, W, b, _NO_ACTIVATION[0], A, A, no_dropout, 0.0)
@@ -132,7 +133,11 @@ def _network_forward(net, X, work, mode, seed, step):
     return prev
 
 
-network_forward = public(_network_forward)
+@jit
+def network_forward(net, X, work, mode, seed, step):
+    """:func:`_network_forward`, for Python and ``@njit`` code: the returned view of
+    ``work`` holds a reference to it (:func:`~.views._owned`)."""
+    return _owned(_network_forward(net, X, work, mode, seed, step), work)
 
 
 @inlined
@@ -167,8 +172,8 @@ def _network_backward(net, grads, X, work, last_act, mode, masks, dX):
     n = X.shape[0]
     n_layers = layout.shape[0]
     params_too = grads.size != 0
-    no_dw = work[:0].reshape((0, 0))
-    no_db = work[:0]
+    no_dw = _view(work, 0, (0, 0))
+    no_db = _view(work, 0, (0,))
     start = _slab_start(layout, n, n_layers - 1)
     for layer in range(n_layers - 1, -1, -1):
         n_out = layout[layer, N_OUT]
@@ -313,7 +318,7 @@ def _train_step(net, optim, data, scratch, loss, mode, seed):
     value, last_act = _loss_delta(P, Y, loss, act, D, sample_weight)
     if not np.isfinite(value):
         return value
-    no_dx = work[:0].reshape((0, 0))
+    no_dx = _view(work, 0, (0, 0))
     _network_backward(net, grads, X, work, last_act, mode, (seed, step[0]), no_dx)
     if mode == TRAINING_UPDATE:
         _optimizer_update(optim, params, grads, layout, backup)
@@ -324,9 +329,9 @@ train_step = public(_train_step)
 
 
 @internal
-def _gather_rows(src, order, start, dst):
+def _gather_rows(src, order, epoch, start, dst):
     for r in range(dst.shape[0]):
-        i = order[start + r]
+        i = order[epoch, start + r]
         for k in range(src.shape[1]):
             dst[r, k] = src[i, k]
 
@@ -376,14 +381,12 @@ def fit_epochs(net, optim, data, scratch, loss, seed, plan, epoch_losses):
         total = 0.0
         for start in range(0, n, batch_size):
             m = min(batch_size, n - start)
-            xb = batch[: m * n_in].reshape((m, n_in))
-            yb = batch[m * n_in : m * (n_in + n_out)].reshape((m, n_out))
-            wb = batch[m * (n_in + n_out) : m * (n_in + n_out) + m]
-            _gather_rows(X, order[epoch], start, xb)
-            _gather_rows(Y, order[epoch], start, yb)
-            if sample_weight.size == 0:
-                wb = wb[:0]
-            else:
+            xb = _view(batch, 0, (m, n_in))
+            yb = _view(batch, m * n_in, (m, n_out))
+            wb = _view(batch, m * (n_in + n_out), (m if sample_weight.size else 0,))
+            _gather_rows(X, order, epoch, start, xb)
+            _gather_rows(Y, order, epoch, start, yb)
+            if sample_weight.size != 0:
                 for r in range(m):
                     wb[r] = sample_weight[order[epoch, start + r]]
             value = _train_step(
