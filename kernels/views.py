@@ -21,10 +21,11 @@ import numpy as np
 from numba.core import config as numba_config
 
 
-def _view_py(flat, start, shape):
-    """``flat[start:start + prod(shape)]`` as a C-contiguous view of ``shape``."""
+def _view_py(buffer, start, shape):
+    """Entries ``start:start + prod(shape)`` of the C-contiguous ``buffer``, in
+    memory order, as a C-contiguous view of ``shape``."""
     size = int(np.prod(shape))
-    return flat[start : start + size].reshape(shape)
+    return buffer.reshape(buffer.size)[start : start + size].reshape(shape)
 
 
 def _owned_py(view, base):
@@ -57,21 +58,21 @@ else:  # pragma: no cover - compiled code only; the Python versions stand in abo
         return out._getvalue()
 
     @intrinsic
-    def _view(typingctx, flat, start, shape):
-        """``flat[start:start + prod(shape)]`` as a C-contiguous view of ``shape``
-        (a tuple of one or two integers) into the 1-D C-contiguous ``flat``, holding
-        no reference. Nothing is checked: the caller keeps the view inside
-        ``flat``."""
-        if not (isinstance(flat, types.Array) and flat.layout == "C"
-                and flat.ndim == 1 and isinstance(start, types.Integer)
+    def _view(typingctx, buffer, start, shape):
+        """Entries ``start:start + prod(shape)`` of the C-contiguous ``buffer`` (of
+        any number of dimensions, counted in memory order) as a C-contiguous view
+        of ``shape`` (a tuple of one or two integers), holding no reference.
+        Nothing is checked: the caller keeps the view inside ``buffer``."""
+        if not (isinstance(buffer, types.Array) and buffer.layout == "C"
+                and isinstance(start, types.Integer)
                 and isinstance(shape, types.BaseTuple) and 1 <= len(shape) <= 2
                 and all(isinstance(n, types.Integer) for n in shape)):  # fmt: skip
             return None
-        view = flat.copy(ndim=len(shape), layout="C")
+        view = buffer.copy(ndim=len(shape), layout="C")
 
         def codegen(context, builder, sig, args):
-            flat_ty, start_ty, shape_ty = sig.args
-            src = context.make_array(flat_ty)(context, builder, value=args[0])
+            buffer_ty, start_ty, shape_ty = sig.args
+            src = context.make_array(buffer_ty)(context, builder, value=args[0])
             start = context.cast(builder, args[1], start_ty, types.intp)
             extents = [
                 context.cast(builder, value, ty, types.intp)
@@ -86,7 +87,7 @@ else:  # pragma: no cover - compiled code only; the Python versions stand in abo
             return _build(context, builder, sig.return_type, src, data, extents,
                           strides, _no_reference(context))  # fmt: skip
 
-        return view(flat, start, shape), codegen
+        return view(buffer, start, shape), codegen
 
     @intrinsic
     def _owned(typingctx, view, base):

@@ -52,6 +52,15 @@ def test_view_is_numpys_slice_and_reshape(dtype, start, n_rows, n_cols):
     np.testing.assert_array_equal(one_d, np.arange(12, dtype=dtype)[start:][:n_cols])
 
 
+def test_view_counts_entries_of_a_2d_buffer_in_memory_order(dtype):
+    state = np.arange(12, dtype=dtype).reshape(2, 6)  # like an optimizer's state
+
+    comp, shape = _view_1d(state, 6 + 2, 3)
+
+    assert shape == (3,)
+    np.testing.assert_array_equal(comp, state[1, 2:5])
+
+
 def test_view_of_a_read_only_buffer_stays_read_only():
     flat = np.arange(6.0)
     flat.flags.writeable = False
