@@ -1,6 +1,7 @@
 """fastnn: fast multilayer perceptrons on the CPU, compiled with Numba."""
 
 from . import explain, kernels
+from ._threads import get_num_threads, set_num_threads, threads
 from .errors import DivergenceError
 from .io import load
 from .model import MLP
@@ -20,5 +21,8 @@ __all__ = [
     "explain",
     "kernels",
     "plot_history",
+    "get_num_threads",
+    "set_num_threads",
+    "threads",
     "__version__",
 ]

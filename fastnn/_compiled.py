@@ -5,13 +5,15 @@ model's user-facing methods. It is the interface through which :mod:`fastnn.trai
 and :mod:`fastnn.explain` (and the benchmarks) run kernels on a model.
 """
 
+import numbers
 import threading
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
 
 from . import _validation as v
+from ._threads import get_num_threads, run_all, shares
 from .kernels import LOSSES
 from .kernels import layout as klayout
 from .kernels import network as knet
@@ -19,6 +21,9 @@ from .kernels.blas import blas_threads
 
 PREDICT_BLOCK = 512  # rows per block of inference; bounds its workspace
 MAX_WORKSPACES = 4  # batch sizes whose training workspaces a model keeps
+#: Inference runs on several threads from this many multiply-adds (rows times the
+#: network's multiply-adds per row) and two blocks of rows.
+PARALLEL_MIN_MACS = 1 << 23
 
 
 class CompiledCalls:
@@ -110,12 +115,48 @@ class CompiledCalls:
         """Run the inference kernel ``kernel(network, X, *args, work, out)`` on the
         checked ``X`` in blocks of at most ``block`` rows, with a workspace of
         ``workspace_size(layout, rows)`` entries carved from one that belongs to the
-        calling thread (so that calls may run side by side); returns what the kernel
-        returns."""
-        rows = min(X.shape[0], block)
+        calling thread (so that calls may run side by side).
+
+        With several threads (:func:`fastnn.get_num_threads`) and at least
+        :data:`PARALLEL_MIN_MACS` of work, the blocks are shared out among the
+        threads, contiguously: each runs the kernel on its rows of ``X``, ``out``
+        and of every array argument with one row per row of ``X``. The blocks are
+        the same at any thread count, and so are the results, bit for bit.
+
+        Returns what the kernel returns: ``out``, or for a kernel that returns an
+        int, -1 or the flat index in ``X`` of the first entry it refused.
+        """
+        n = X.shape[0]
+        rows = min(n, block)
         size = self._sizes.get((workspace_size, rows))
         if size is None:  # NumPy on the layout: microseconds, so once per row count
             size = self._sizes[workspace_size, rows] = workspace_size(self.layout, rows)
+        n_blocks = -(-n // block)
+        n_threads = 1
+        if n_blocks > 1 and n * self._macs_per_row >= PARALLEL_MIN_MACS:
+            n_threads = min(get_num_threads(), n_blocks)
+        with self.blas_guard(rows):
+            if n_threads == 1:
+                return kernel(self.network, X, *args, self._work(size), out)
+
+            def run_rows(share):
+                lo, hi = share.start * block, min(share.stop * block, n)
+                part = [a[lo:hi] if _per_row(a, n) else a for a in args]
+                return kernel(
+                    self.network, X[lo:hi], *part, self._work(size), out[lo:hi]
+                )
+
+            parts = shares(n_blocks, n_threads)
+            results = run_all([partial(run_rows, share) for share in parts])
+        if not isinstance(results[0], numbers.Integral):
+            return out
+        for share, bad in zip(parts, results, strict=True):
+            if bad >= 0:
+                return share.start * block * X.shape[1] + bad
+        return -1
+
+    def _work(self, size):
+        """The calling thread's inference workspace, exactly ``size`` entries."""
         # One workspace per thread, kept: a fresh one of more than malloc's mmap
         # threshold (128 KiB) is new pages, zeroed by the kernel, on every call.
         work = getattr(self._local, "work", None)
@@ -124,5 +165,13 @@ class CompiledCalls:
         # Exactly ``size`` entries: the kernels take as many rows at a time as fit,
         # and BLAS may round a row differently in a matmul of another row count, so
         # a larger leftover workspace would change the last bits of the results.
-        with self.blas_guard(rows):
-            return kernel(self.network, X, *args, work[:size], out)
+        return work[:size]
+
+    @cached_property
+    def _macs_per_row(self):
+        return klayout.macs_per_row(self.layout)
+
+
+def _per_row(arg, n_rows):
+    """Whether a kernel argument has a row per row of ``X`` (and is cut with it)."""
+    return isinstance(arg, np.ndarray) and arg.ndim > 0 and arg.shape[0] == n_rows

@@ -117,6 +117,12 @@ def widest(layout) -> int:
     return int(np.max(layout[:, N_IN] * layout[:, N_OUT]))
 
 
+def macs_per_row(layout) -> int:
+    """The multiply-adds of every layer's matmul for one row: the network's size as
+    work."""
+    return int(np.sum(layout[:, N_IN] * layout[:, N_OUT]))
+
+
 def workspace_size(layout, n_samples) -> int:
     """Length of the ``work`` buffer the network kernels need for ``n_samples``
     rows."""
