@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _shards
 from . import _validation as v
 from ._threads import get_num_threads, run_all, shares
 from .kernels import LOSSES
@@ -47,11 +48,12 @@ class CompiledCalls:
         self._workspaces: dict[int, np.ndarray] = {}
         self._local = threading.local()  # each thread's inference workspace
         self._sizes: dict = {}  # workspace sizes by (size function, rows)
+        self._shard_buffers: dict = {}  # by batch size; None where not sharded
 
     @staticmethod
     def _drop_scratch(state):
         """``state`` (a model's ``__dict__`` copy) without the caches."""
-        for name in ("_workspaces", "_local", "_sizes"):
+        for name in ("_workspaces", "_local", "_sizes", "_shard_buffers"):
             state.pop(name, None)
         return state
 
@@ -79,6 +81,22 @@ class CompiledCalls:
             size = klayout.workspace_size(self.layout, n_samples)
             work = self._workspaces[n_samples] = np.empty(size, self.dtype)
         return work
+
+    def shards(self, n_samples):
+        """The buffers of a data-parallel step on ``n_samples`` rows
+        (:class:`fastnn._shards.ShardBuffers`), or None when such a batch is not
+        cut into shards (:func:`fastnn._shards.n_shards`); kept for the last few
+        batch sizes seen (hold :attr:`lock` while they are in use)."""
+        if n_samples in self._shard_buffers:
+            return self._shard_buffers[n_samples]
+        count = _shards.n_shards(self.layout, n_samples)
+        buffers = None
+        if count > 1:
+            buffers = _shards.ShardBuffers.make(self, n_samples, count)
+        if len(self._shard_buffers) >= MAX_WORKSPACES:
+            self._shard_buffers.pop(next(iter(self._shard_buffers)))
+        self._shard_buffers[n_samples] = buffers
+        return buffers
 
     def step_arguments(self, X, Y, sample_weight=None, mode=None):
         """The compiled step and the arguments :meth:`train_step` would call it with.

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from . import _format, training
+from . import _format, _shards, training
 from . import _validation as v
 from ._compiled import CompiledCalls
 from .errors import DivergenceError
@@ -278,6 +278,10 @@ class MLP(CompiledCalls):
         """
         X, Y, w = v.check_training_input(self, X, Y, sample_weight)
         with self.lock, self.blas_guard(X.shape[0]):
+            shards = self.shards(X.shape[0])
+            if shards is not None:
+                step = int(self.optimizer.step[0])
+                return _shards.loss(self, shards, (X, Y, w), self._mode, step)
             work = self.workspace(X.shape[0])
             return float(
                 knet.network_loss(self.network, (X, Y, w), self._loss, work,
@@ -298,8 +302,13 @@ class MLP(CompiledCalls):
         """
         X, Y, w = v.check_training_input(self, X, Y, sample_weight)
         with self.lock, self.blas_guard(X.shape[0]):
-            args = self.kernel_args(X, Y, w, self.workspace(X.shape[0]), self._mode)
-            value = knet.train_step(*args)  # updates nothing in this mode
+            shards = self.shards(X.shape[0])
+            if shards is not None:
+                value = _shards.gradients(self, shards, (X, Y, w), self._mode)
+            else:
+                work = self.workspace(X.shape[0])
+                args = self.kernel_args(X, Y, w, work, self._mode)
+                value = knet.train_step(*args)  # updates nothing in this mode
             _check_finite(value)
             return (
                 float(value),
@@ -313,7 +322,9 @@ class MLP(CompiledCalls):
         """One optimizer step on the batch ``(X, Y)``; returns the loss before it.
 
         Forward, loss, backward and the update of every layer run in one compiled
-        call that allocates nothing once the batch size has been seen.
+        call that allocates nothing once the batch size has been seen. A batch
+        large enough to be cut into shards runs data-parallel on fastnn's threads
+        instead, with the same bits at any thread count (see :doc:`/threads`).
         ``sample_weight`` of shape (n_samples,) weights the per-sample losses.
 
         Raises
@@ -323,10 +334,14 @@ class MLP(CompiledCalls):
         """
         X, Y, w = v.check_training_input(self, X, Y, sample_weight)
         with self.lock, self.blas_guard(X.shape[0]):
-            work = self.workspace(X.shape[0])
-            value = knet.train_step(
-                *self.kernel_args(X, Y, w, work, knet.TRAINING_UPDATE)
-            )
+            shards = self.shards(X.shape[0])
+            if shards is not None:
+                value = _shards.train_step(self, shards, (X, Y, w), self.grads[:0])
+            else:
+                work = self.workspace(X.shape[0])
+                value = knet.train_step(
+                    *self.kernel_args(X, Y, w, work, knet.TRAINING_UPDATE)
+                )
         _check_finite(value)
         return float(value)
 

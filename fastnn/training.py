@@ -14,6 +14,7 @@ import numba
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import _shards
 from . import _validation as v
 from .errors import DivergenceError
 from .kernels import LOSSES, SIGMOID, SOFTMAX
@@ -141,10 +142,49 @@ class _Trainer:
         m = self.model
         losses = np.empty(n_epochs)
         with m.lock, m.blas_guard(self.batch_size):
-            plan = (self.orders(n_epochs), self.batch_size, self.batch, self.restorable)
-            stop = knet.fit_epochs(*self.arguments(plan), losses)
+            order = self.orders(n_epochs)
+            if m.shards(self.batch_size) is None:
+                plan = (order, self.batch_size, self.batch, self.restorable)
+                stop = knet.fit_epochs(*self.arguments(plan), losses)
+            else:
+                stop = self.sharded_epochs(order, losses)
         self.restorable = True
         return losses, stop
+
+    def sharded_epochs(self, order, losses):
+        """:func:`fastnn.kernels.network.fit_epochs` for batches that are cut into
+        shards: the same loop, in Python, each batch a data-parallel step
+        (:mod:`fastnn._shards`); the same results but for the steps' last bits."""
+        m, X, Y, weights = self.model, self.X, self.Y, self.weights
+        n, n_in = X.shape
+        n_out = Y.shape[1]
+        for epoch in range(order.shape[0]):
+            total = 0.0
+            for start in range(0, n, self.batch_size):
+                rows = order[epoch, start : start + self.batch_size]
+                k = rows.shape[0]
+                xb = np.take(X, rows, 0, out=self.batch[: k * n_in].reshape(k, n_in))
+                yb = self.batch[k * n_in : k * (n_in + n_out)].reshape(k, n_out)
+                np.take(Y, rows, 0, out=yb)
+                wb = weights[rows] if weights.size else weights
+                shards = m.shards(k)
+                if shards is None:  # the epoch's last, smaller batch
+                    value = knet.train_step(
+                        m.network, m.optimizer.kernel_state, (xb, yb, wb),
+                        (m.grads, self.work, self.backup), LOSSES[m.loss_name],
+                        knet.TRAINING_UPDATE, m.dropout_seed,
+                    )  # fmt: skip
+                else:
+                    value = _shards.train_step(m, shards, (xb, yb, wb), self.backup)
+                if not np.isfinite(value):
+                    losses[epoch] = value
+                    if self.restorable:
+                        m.params[...] = self.backup
+                    return epoch
+                self.restorable = True
+                total += float(value) * k
+            losses[epoch] = total / n
+        return -1
 
     def warm_up(self, validation):
         """Compile (or load from the cache) what the epochs and the validation call,
