@@ -124,3 +124,45 @@ class SimpleChainsGradients:
 
     def time_kernel(self):
         self.kernel(*self.args)
+
+
+class Threads:
+    """fastnn's own threads (``fastnn.threads(n)``): ``train_step``, ``fit`` (one
+    epoch over ``fit_samples`` rows) and ``predict`` of 10 000 rows, at 1 and 2
+    threads, float32. wide1024's batch is cut into shards; mnist64's is not (see the
+    threads page of the docs)."""
+
+    params = [["mnist64", "wide1024"], [1, 2]]
+    param_names = ["case", "threads"]
+
+    def setup(self, case, threads):
+        import fastnn
+
+        if not hasattr(fastnn, "threads"):
+            raise NotImplementedError("this version of fastnn has no fastnn.threads")
+        c = self.case = CASES[case]
+        self.X, self.Y = c.data("float32")
+        self.Xf, self.Yf = c.data("float32", c.fit_samples)
+        self.Xp = c.data("float32", 10_000)[0]
+        self.model = c.model("float32")
+        self.model.train_step(self.X, self.Y)  # compile outside the timing
+        self.model.predict(self.Xp)
+        self.time_fit(case, threads)
+        try:  # last: teardown, which undoes it, runs only after a whole setup
+            self.threads = fastnn.threads(threads)
+            self.threads.__enter__()
+        except ValueError as err:  # more than Numba's NUMBA_NUM_THREADS here
+            raise NotImplementedError(str(err)) from err
+
+    def teardown(self, case, threads):
+        self.threads.__exit__(None, None, None)
+
+    def time_train_step(self, case, threads):
+        self.model.train_step(self.X, self.Y)
+
+    def time_fit(self, case, threads):
+        c = self.case
+        self.model.fit(self.Xf, self.Yf, epochs=1, batch_size=c.batch, shuffle=False)
+
+    def time_predict(self, case, threads):
+        self.model.predict(self.Xp)

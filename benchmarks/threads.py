@@ -11,12 +11,18 @@ seconds per wall second (``cpuN``: above 1 means the threads ran at the same tim
 which a GIL held during the call would prevent, even when other work on the machine
 takes the cores that would have made it faster).
 
+``--own``: fastnn's own threads (``fastnn.threads``): ``train_step``, ``fit`` per
+step and ``predict`` of 10 000 rows per case of ``fastnn.bench.CASES``, at each
+thread count, in interleaved rounds of one process (BLAS held to one thread by
+fastnn's guard, as by default).
+
 ``--blas``: ``train_step`` per case of ``fastnn.bench.CASES``, BLAS at one thread
 (threadpoolctl) against its default (``OPENBLAS_NUM_THREADS`` must be unset), in
 interleaved rounds of one process, with fastnn's one-BLAS-thread guard
 (``fastnn.kernels.blas.ONE_BLAS_THREAD``) on and off. Needs threadpoolctl.
 
     python benchmarks/threads.py [--threads 1,2] [--seconds 1.0] [--repeat 3]
+    python benchmarks/threads.py --own [--threads 1,2] [--repeat 5]
     python benchmarks/threads.py --blas [--repeat 11]
 
 Timings, so they live here and not in the tests; on a shared machine, run them when
@@ -26,7 +32,7 @@ the machine is quiet (both print the load average).
 import os
 import sys
 
-if "--blas" not in sys.argv:
+if "--blas" not in sys.argv and "--own" not in sys.argv:
     os.environ["OPENBLAS_NUM_THREADS"] = "1"  # before NumPy loads OpenBLAS
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -203,9 +209,63 @@ def blas_threads(args):
     blas.ONE_BLAS_THREAD = True
 
 
+def own_threads(args):
+    """fastnn's own threads: ``train_step`` of each bench case, ``fit`` per step and
+    ``predict`` of 10 000 rows, at each thread count (``fastnn.threads``), in
+    interleaved rounds of one process."""
+    from fastnn.bench import CASES as BENCH_CASES
+
+    counts = [int(s) for s in args.threads.split(",")]
+    rounds = max(args.repeat, 5)
+    print(
+        f"fastnn's threads, median µs over {rounds} interleaved rounds, {args.dtype}, "
+        f"load average {load_average()}"
+    )
+    print(f"{'call':<22}{'shards':>7}" + "".join(f"{f'{n} thr':>11}" for n in counts)
+          + "".join(f"{f'x{n}':>7}" for n in counts[1:]))  # fmt: skip
+    for name in args.cases.split(","):
+        if name in BENCH_CASES:
+            for label, shards, median in _own_case(BENCH_CASES[name], args.dtype,
+                                                   counts, rounds):  # fmt: skip
+                print(f"{label:<22}{shards:>7}"
+                      + "".join(f"{median[n]:>11.1f}" for n in counts)
+                      + "".join(f"{median[counts[0]] / median[n]:>7.2f}"
+                                for n in counts[1:]))  # fmt: skip
+
+
+def _own_case(case, dtype, counts, rounds):
+    """(label, shards, {threads: median µs}) of each call of one case."""
+    X, Y = case.data(dtype)
+    Xf, Yf = case.data(dtype, case.fit_samples)
+    Xp = case.data(dtype, 10_000)[0]
+    model = case.model(dtype)
+    steps = case.fit_epochs * -(-case.fit_samples // case.batch)
+    buffers = model.shards(case.batch)
+    shards = "" if buffers is None else str(len(buffers.cuts) - 1)
+
+    def fit():
+        model.fit(Xf, Yf, epochs=case.fit_epochs, batch_size=case.batch, shuffle=False)
+
+    calls = [
+        (f"{case.name} train_step", lambda: model.train_step(X, Y), 1, shards),
+        (f"{case.name} fit (per step)", fit, steps, shards),
+        (f"{case.name} predict 10000", lambda: model.predict(Xp), 1, ""),
+    ]
+    for label, call, per, n_shards in calls:
+        call()
+        number = max(1, int(0.05 / _per_call(call, 1)))
+        times = {n: [] for n in counts}
+        for _ in range(rounds):
+            for n in counts:
+                with fastnn.threads(n):
+                    times[n].append(_per_call(call, number) / per * 1e6)
+        yield label, n_shards, {n: statistics.median(t) for n, t in times.items()}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--blas", action="store_true", help="BLAS threads in train_step")
+    p.add_argument("--own", action="store_true", help="fastnn's own threads")
     p.add_argument("--threads", default="1,2", help="thread counts (default 1,2)")
     p.add_argument("--seconds", type=float, default=1.0, help="per measurement")
     p.add_argument("--repeat", type=int, default=3, help="runs; the median is shown")
@@ -215,6 +275,10 @@ def main(argv=None):
     if args.blas:
         args.dtype = args.dtype or "float32,float64"
         blas_threads(args)
+    elif args.own:
+        args.dtype = args.dtype or "float32"
+        args.cases = args.cases.replace("online1,", "")
+        own_threads(args)
     else:
         args.dtype = args.dtype or "float32"
         predict_threads(args)

@@ -23,8 +23,10 @@ reported. Columns:
 
 Threads: on Linux the process is first pinned to ``--threads`` CPUs
 (``os.sched_setaffinity``; the pools the peers start later inherit it, so no library
-can use more cores than asked). BLAS and OpenMP pools are limited with threadpoolctl,
-PyTorch with ``torch.set_num_threads``. XLA has no setting for a number of threads:
+can use more cores than asked). fastnn runs on that many threads
+(:func:`fastnn.set_num_threads`; data-parallel steps for large batches, row blocks
+for ``predict``). BLAS and OpenMP pools are limited with threadpoolctl, PyTorch with
+``torch.set_num_threads``. XLA has no setting for a number of threads:
 for one, ``--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1`` is put
 in ``XLA_FLAGS`` before JAX is imported (if it is not imported yet and ``XLA_FLAGS``
 is unset); for more, JAX uses its default, a pool as large as the machine. Even with
@@ -290,9 +292,12 @@ def _limit_threads(threads, peers):
     from threadpoolctl import threadpool_info, threadpool_limits
 
     limits = threadpool_limits(threads)
+    chosen = fastnn._threads._chosen
+    fastnn.set_num_threads(min(threads, fastnn._threads._max_threads()))
 
     def restore():
         limits.restore_original_limits()
+        fastnn.set_num_threads(chosen)
         if torch:
             torch.set_num_threads(torch_threads)
         if cpus is not None:
