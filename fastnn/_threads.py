@@ -32,7 +32,7 @@ _pool_lock = threading.Lock()
 
 def _max_threads() -> int:
     """The most threads a call may use: the size of Numba's thread pool."""
-    return int(numba.config.NUMBA_NUM_THREADS)
+    return int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
 
 
 def _cpus() -> int:
@@ -69,7 +69,7 @@ def _check_count(n: Any) -> int:
     limit = _max_threads()
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise ValueError(f"the number of threads must be an integer, got {n!r}")
-    if not 1 <= n <= limit:
+    if not 1 <= int(n) <= limit:
         raise ValueError(
             f"the number of threads must be between 1 and {limit} (Numba's "
             f"NUMBA_NUM_THREADS), got {n!r}"
