@@ -190,9 +190,12 @@ class _Trainer:
         """Compile (or load from the cache) what the epochs and the validation call,
         so that the first epoch's time is the epoch's; returns the seconds it took,
         or None when there was nothing to compile (or the kernels are not
-        compiled)."""
+        compiled, or the batches are sharded: their epochs do not run in
+        ``fit_epochs``, and their first step compiles what they use)."""
         kernel = knet.fit_epochs
         if not hasattr(kernel, "overloads"):  # NUMBA_DISABLE_JIT
+            return None
+        if self.model.shards(self.batch_size) is not None:
             return None
         order = np.zeros((0, self.X.shape[0]), np.int64)  # no epochs: nothing runs
         args = (*self.arguments((order, self.batch_size, self.batch, False)),

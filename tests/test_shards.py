@@ -232,3 +232,12 @@ def test_training_is_bit_identical_at_any_thread_count(tmp_path):
     digests = {r[1] for r in results}
     assert len(digests) == 1
     assert hashlib.sha256(b"").hexdigest() not in digests
+
+
+def test_verbose_sharded_fit_reports_its_epochs(capsys):
+    X, Y = _data(n=2 * N_ROWS)
+    history = _model().fit(X, Y, epochs=2, batch_size=N_ROWS, verbose=2)
+    out = capsys.readouterr()
+    assert "epoch 2/2" in out.out
+    assert "kernels compiled" not in out.err  # nothing fit_epochs-only was compiled
+    assert history.epochs == 2
