@@ -7,14 +7,14 @@ and :mod:`fastnn.explain` (and the benchmarks) run kernels on a model.
 
 import numbers
 import threading
-from functools import cached_property, partial
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from . import _shards
 from . import _validation as v
-from ._threads import get_num_threads, run_all, shares
+from ._threads import get_num_threads, map_items
 from .kernels import LOSSES
 from .kernels import layout as klayout
 from .kernels import network as knet
@@ -136,10 +136,10 @@ class CompiledCalls:
         calling thread (so that calls may run side by side).
 
         With several threads (:func:`fastnn.get_num_threads`) and at least
-        :data:`PARALLEL_MIN_MACS` of work, the blocks are shared out among the
-        threads, contiguously: each runs the kernel on its rows of ``X``, ``out``
-        and of every array argument with one row per row of ``X``. The blocks are
-        the same at any thread count, and so are the results, bit for bit.
+        :data:`PARALLEL_MIN_MACS` of work, the threads take the blocks one at a
+        time: each runs the kernel on a block's rows of ``X``, ``out`` and of every
+        array argument with one row per row of ``X``. The blocks are the same at
+        any thread count, and so are the results, bit for bit.
 
         Returns what the kernel returns: ``out``, or for a kernel that returns an
         int, -1 or the flat index in ``X`` of the first entry it refused.
@@ -157,20 +157,19 @@ class CompiledCalls:
             if n_threads == 1:
                 return kernel(self.network, X, *args, self._work(size), out)
 
-            def run_rows(share):
-                lo, hi = share.start * block, min(share.stop * block, n)
+            def run_block(i):
+                lo, hi = i * block, min((i + 1) * block, n)
                 part = [a[lo:hi] if _per_row(a, n) else a for a in args]
                 return kernel(
                     self.network, X[lo:hi], *part, self._work(size), out[lo:hi]
                 )
 
-            parts = shares(n_blocks, n_threads)
-            results = run_all([partial(run_rows, share) for share in parts])
+            results = map_items(run_block, n_blocks, n_threads)
         if not isinstance(results[0], numbers.Integral):
             return out
-        for share, bad in zip(parts, results, strict=True):
+        for i, bad in enumerate(results):
             if bad >= 0:
-                return share.start * block * X.shape[1] + bad
+                return i * block * X.shape[1] + bad
         return -1
 
     def _work(self, size):

@@ -1,12 +1,13 @@
 """How many threads fastnn's calls use, and the pool that runs their row blocks.
 
-The kernels release the GIL (``nogil=True``), so a call cut into independent row
-blocks runs its blocks on several Python threads at once: the calling thread takes
-the first share and a pool of daemon threads the rest. The blocks, and so the bits of
-the results, do not depend on the thread count; only which thread computes a block
-does. Numba's own threading layer is never started (no ``parallel=True`` kernel is
-compiled), so nothing here depends on which layer is installed, and forked children
-(Dask, multiprocessing) start with a pool of their own.
+The kernels release the GIL (``nogil=True``), so a call cut into independent pieces
+(blocks of rows, shards of a batch) runs them on several Python threads at once: the
+calling thread and a pool of daemon threads each take the next piece whenever they
+are free (:func:`map_items`). The pieces, and so the bits of the results, do not
+depend on the thread count; only which thread computes a piece does. Numba's own
+threading layer is never started (no ``parallel=True`` kernel is compiled), so
+nothing here depends on which layer is installed, and forked children (Dask,
+multiprocessing) start with a pool of their own.
 
 The count is, in order: what :func:`set_num_threads` or :func:`threads` set; else
 Numba's count (``NUMBA_NUM_THREADS``, or ``numba.set_num_threads`` where Numba's
@@ -14,6 +15,7 @@ threading layer has started), held to the CPUs this process may run on.
 """
 
 import contextlib
+import itertools
 import numbers
 import os
 import threading
@@ -168,9 +170,19 @@ def _wait_all(futures):
         raise interrupted
 
 
-def shares(n_items: int, n_threads: int) -> list[range]:
-    """``range(n_items)`` cut into at most ``n_threads`` contiguous shares of sizes
-    that differ by at most one, none empty."""
-    n = max(1, min(n_threads, n_items))
-    cuts = [i * n_items // n for i in range(n + 1)]
-    return [range(cuts[i], cuts[i + 1]) for i in range(n)]
+def map_items(fn: Callable[[int], Any], n_items: int, n_threads: int) -> list:
+    """``[fn(i) for i in range(n_items)]`` on up to ``n_threads`` threads, each taking
+    the next item whenever it is free, so that a thread that starts late or runs
+    slow (a core shared with other work) takes fewer items. Which thread runs an
+    item does not change what ``fn`` computes."""
+    results: list = [None] * n_items
+    counter = itertools.count()  # next() on it is atomic under the GIL
+
+    def work():
+        for i in iter(counter.__next__, None):
+            if i >= n_items:
+                return
+            results[i] = fn(i)
+
+    run_all([work] * max(1, min(n_threads, n_items)))
+    return results

@@ -147,12 +147,26 @@ def test_run_all_waits_for_every_task_before_raising():
     assert _threads.run_all([]) == []
 
 
-@pytest.mark.parametrize(("n", "k"), [(1, 4), (4, 1), (5, 2), (7, 3), (8, 8)])
-def test_shares_cover_the_items_contiguously(n, k):
-    parts = _threads.shares(n, k)
-    assert len(parts) == min(n, k)
-    assert [i for part in parts for i in part] == list(range(n))
-    assert max(map(len, parts)) - min(map(len, parts)) <= 1
+@pytest.mark.parametrize(("n", "k"), [(0, 2), (1, 4), (4, 1), (5, 2), (7, 3), (8, 8)])
+def test_map_items_calls_each_item_once_in_order(n, k):
+    seen = []
+
+    def square(i):
+        seen.append(i)
+        return i * i
+
+    assert _threads.map_items(square, n, k) == [i * i for i in range(n)]
+    assert sorted(seen) == list(range(n))
+
+
+def test_map_items_raises_what_an_item_raised():
+    def item(i):
+        if i == 3:
+            raise KeyError(i)
+        return i
+
+    with pytest.raises(KeyError):
+        _threads.map_items(item, 8, 2)
 
 
 # -- calls on several threads ----------------------------------------------------------
@@ -166,11 +180,11 @@ def test_predict_and_explanations_give_the_same_bits_at_any_thread_count(
     X = _X(2000, dtype)  # four blocks of predict, eight of the explanations
     calls = []
 
-    def spy(tasks):
-        calls.append(len(tasks))
-        return _threads.run_all(tasks)
+    def spy(fn, n_items, n_threads):
+        calls.append((n_items, n_threads))
+        return _threads.map_items(fn, n_items, n_threads)
 
-    monkeypatch.setattr(compiled, "run_all", spy)
+    monkeypatch.setattr(compiled, "map_items", spy)
     results = {}
     for n in (1, 2):
         with fastnn.threads(n):
@@ -179,7 +193,9 @@ def test_predict_and_explanations_give_the_same_bits_at_any_thread_count(
                 fastnn.explain.input_gradients(model, X),
                 fastnn.explain.integrated_gradients(model, X, steps=4),
             )
-    assert calls == [2, 2, 2]  # only the calls at two threads went to the pool
+    # only the calls at two threads went to the pool: predict's 512-row blocks,
+    # then the explanations' 256-row blocks
+    assert calls == [(4, 2), (8, 2), (8, 2)]
     for one, two in zip(results[1], results[2], strict=True):
         np.testing.assert_array_equal(one, two)
 
