@@ -64,14 +64,13 @@ def shard_seed(seed, shard):
 
 @dataclass
 class ShardBuffers:
-    """What the shards of one batch size need: row cuts, weights and seeds, and a
-    gradient buffer and a workspace per shard."""
+    """What the shards of one batch size need: row cuts and weights, and a gradient
+    buffer and a workspace per shard."""
 
     cuts: list
     scales: np.ndarray  # each shard's share of the batch, in the model's dtype
     grads: np.ndarray  # (n_shards, n_params)
     works: list
-    seeds: list
 
     @classmethod
     def make(cls, model, n_rows, shards):
@@ -85,7 +84,6 @@ class ShardBuffers:
                 np.empty(klayout.workspace_size(model.layout, r), model.dtype)
                 for r in rows
             ],
-            seeds=[shard_seed(model.dropout_seed, s) for s in range(shards)],
         )
 
 
@@ -97,7 +95,7 @@ def _shard_gradients(model, buffers, data, mode, shard):
     scratch = (buffers.grads[shard], buffers.works[shard], model.grads[:0])
     return knet.train_step(
         model.network, model.optimizer.kernel_state, rows, scratch,
-        LOSSES[model.loss_name], mode, buffers.seeds[shard],
+        LOSSES[model.loss_name], mode, shard_seed(model.dropout_seed, shard),
     )  # fmt: skip
 
 
@@ -147,7 +145,7 @@ def loss(model, buffers, data, mode, step):
         rows = (X[lo:hi], Y[lo:hi], w[lo:hi] if w.size else w)
         return knet.network_loss(
             model.network, rows, LOSSES[model.loss_name], buffers.works[shard], mode,
-            buffers.seeds[shard], step,
+            shard_seed(model.dropout_seed, shard), step,
         )  # fmt: skip
 
     shards = len(buffers.cuts) - 1

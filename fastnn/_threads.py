@@ -19,7 +19,7 @@ import itertools
 import numbers
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -137,44 +137,17 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
 
 
-def run_all(tasks: Sequence[Callable[[], Any]]) -> list:
-    """Call every task, the first on the calling thread and the others on the pool
-    at the same time; returns their results in order.
-
-    Every task has finished when this returns, also when one raised: the first
-    exception is then raised again (tasks write into shared outputs, which must not
-    be written after the call has returned).
-    """
-    if len(tasks) <= 1:
-        return [task() for task in tasks]
-    pool = _get_pool()
-    futures = [pool.submit(task) for task in tasks[1:]]
-    try:
-        first = tasks[0]()
-    finally:
-        _wait_all(futures)
-    return [first] + [future.result() for future in futures]
-
-
-def _wait_all(futures):
-    """Wait until every future is done, even through Ctrl-C (raised afterwards)."""
-    interrupted = None
-    for future in futures:
-        while True:
-            try:
-                future.exception()
-                break
-            except KeyboardInterrupt as error:
-                interrupted = error
-    if interrupted is not None:
-        raise interrupted
-
-
 def map_items(fn: Callable[[int], Any], n_items: int, n_threads: int) -> list:
-    """``[fn(i) for i in range(n_items)]`` on up to ``n_threads`` threads, each taking
-    the next item whenever it is free, so that a thread that starts late or runs
-    slow (a core shared with other work) takes fewer items. Which thread runs an
-    item does not change what ``fn`` computes."""
+    """``[fn(i) for i in range(n_items)]`` on up to ``n_threads`` threads: the
+    calling thread and the pool's each take the next item whenever they are free,
+    so that a thread that starts late or runs slow (a core shared with other work)
+    takes fewer items. Which thread runs an item does not change what ``fn``
+    computes.
+
+    Every call of ``fn`` has finished when this returns, also when one raised: the
+    first exception is then raised again (the items write into shared outputs,
+    which must not be written after the call has returned).
+    """
     results: list = [None] * n_items
     counter = itertools.count()  # next() on it is atomic under the GIL
 
@@ -184,5 +157,35 @@ def map_items(fn: Callable[[int], Any], n_items: int, n_threads: int) -> list:
                 return
             results[i] = fn(i)
 
-    run_all([work] * max(1, min(n_threads, n_items)))
+    helpers = min(n_threads, n_items) - 1
+    if helpers <= 0:
+        work()
+        return results
+    pool = _get_pool()
+    futures = [pool.submit(work) for _ in range(helpers)]
+    try:
+        work()
+    finally:
+        # every item is taken: a helper still queued behind other calls' work
+        # (the pool is shared) would find nothing to do, so it need not start
+        for future in futures:
+            future.cancel()
+        _wait_all(futures)
+    for future in futures:
+        if not future.cancelled() and future.exception() is not None:
+            raise future.exception()
     return results
+
+
+def _wait_all(futures):
+    """Wait until every future is done, even through Ctrl-C (raised afterwards)."""
+    interrupted = None
+    for future in futures:
+        while not future.cancelled():
+            try:
+                future.exception()
+                break
+            except KeyboardInterrupt as error:
+                interrupted = error
+    if interrupted is not None:
+        raise interrupted

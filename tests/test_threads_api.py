@@ -11,6 +11,8 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import numba
 import numpy as np
@@ -124,27 +126,20 @@ def test_numbas_threading_layer_is_never_started():
 # -- the pool --------------------------------------------------------------------------
 
 
-def test_run_all_waits_for_every_task_before_raising():
-    finished = []
+def test_map_items_waits_for_every_item_before_raising():
+    started, finished = threading.Event(), []
 
-    def fails():
-        raise KeyError("first")
-
-    def slow(i):
-        def task():
-            import time
-
-            time.sleep(0.05)
-            finished.append(i)
-            return i
-
-        return task
+    def item(i):
+        if i == 0:
+            started.wait(10)  # until item 1 runs on the other thread
+            raise KeyError("first")
+        started.set()
+        time.sleep(0.05)
+        finished.append(i)
 
     with pytest.raises(KeyError, match="first"):
-        _threads.run_all([fails, slow(1), slow(2)])
-    assert sorted(finished) == [1, 2]
-    assert _threads.run_all([slow(3), slow(4)]) == [3, 4]
-    assert _threads.run_all([]) == []
+        _threads.map_items(item, 2, 2)
+    assert finished == [1]
 
 
 @pytest.mark.parametrize(("n", "k"), [(0, 2), (1, 4), (4, 1), (5, 2), (7, 3), (8, 8)])
