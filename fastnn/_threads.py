@@ -172,8 +172,9 @@ def map_items(fn: Callable[[int], Any], n_items: int, n_threads: int) -> list:
             future.cancel()
         _wait_all(futures)
     for future in futures:
-        if not future.cancelled() and future.exception() is not None:
-            raise future.exception()
+        error = None if future.cancelled() else future.exception()
+        if error is not None:
+            raise error
     return results
 
 
