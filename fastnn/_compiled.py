@@ -120,13 +120,30 @@ class CompiledCalls:
         mode = knet.TRAINING_UPDATE if mode is None else mode
         return knet.train_step, self.kernel_args(X, Y, w, work, mode)
 
-    def kernel_args(self, X, Y, w, work, mode):
+    def kernel_args(self, X, Y, w, work, mode, backup=None):
         """:func:`fastnn.kernels.network.train_step`'s arguments for checked data
-        ``(X, Y, w)``, the workspace ``work`` and ``mode``."""
-        no_backup = self.grads[:0]
-        scratch = (self.grads, work, no_backup)
+        ``(X, Y, w)``, the workspace ``work``, ``mode`` and a buffer that receives
+        the parameters from before the update (or None for none)."""
+        backup = self.grads[:0] if backup is None else backup
+        scratch = (self.grads, work, backup)
         return (self.network, self.optimizer.kernel_state, (X, Y, w), scratch,
                 LOSSES[self.loss_name], mode, self.dropout_seed)  # fmt: skip
+
+    def run_step(self, X, Y, w, mode, backup=None):
+        """A training step on checked data (``mode`` ``TRAINING_UPDATE``), or its
+        gradients alone into :attr:`grads` (``TRAINING`` or ``INFERENCE``); returns
+        the loss. One compiled call, or, for a batch cut into shards, a
+        data-parallel step (:mod:`fastnn._shards`). ``backup`` receives the
+        parameters from before an update. Hold :attr:`lock` and :meth:`blas_guard`.
+        """
+        shards = self.shards(X.shape[0])
+        if shards is None:
+            work = self.workspace(X.shape[0])
+            return knet.train_step(*self.kernel_args(X, Y, w, work, mode, backup))
+        if mode != knet.TRAINING_UPDATE:
+            return _shards.gradients(self, shards, (X, Y, w), mode)
+        backup = self.grads[:0] if backup is None else backup
+        return _shards.train_step(self, shards, (X, Y, w), backup)
 
     def infer(self, kernel, X, *args, out, block=PREDICT_BLOCK,
               workspace_size=klayout.workspace_size):  # fmt: skip

@@ -89,7 +89,8 @@ class MLP(CompiledCalls):
 
     :mod:`fastnn.training`, :mod:`fastnn.io` and :mod:`fastnn.explain` use a model
     through :attr:`network`, :attr:`lock`, :attr:`rng`, :meth:`workspace`,
-    :meth:`blas_guard` and :meth:`infer`, and nothing private; validation rules live
+    :meth:`shards`, :meth:`run_step`, :meth:`blas_guard` and :meth:`infer`, and
+    nothing private; validation rules live
     in ``fastnn._validation`` and the layout arithmetic in
     :mod:`fastnn.kernels.layout`.
     """
@@ -302,13 +303,7 @@ class MLP(CompiledCalls):
         """
         X, Y, w = v.check_training_input(self, X, Y, sample_weight)
         with self.lock, self.blas_guard(X.shape[0]):
-            shards = self.shards(X.shape[0])
-            if shards is not None:
-                value = _shards.gradients(self, shards, (X, Y, w), self._mode)
-            else:
-                work = self.workspace(X.shape[0])
-                args = self.kernel_args(X, Y, w, work, self._mode)
-                value = knet.train_step(*args)  # updates nothing in this mode
+            value = self.run_step(X, Y, w, self._mode)  # updates nothing
             _check_finite(value)
             return (
                 float(value),
@@ -334,14 +329,7 @@ class MLP(CompiledCalls):
         """
         X, Y, w = v.check_training_input(self, X, Y, sample_weight)
         with self.lock, self.blas_guard(X.shape[0]):
-            shards = self.shards(X.shape[0])
-            if shards is not None:
-                value = _shards.train_step(self, shards, (X, Y, w), self.grads[:0])
-            else:
-                work = self.workspace(X.shape[0])
-                value = knet.train_step(
-                    *self.kernel_args(X, Y, w, work, knet.TRAINING_UPDATE)
-                )
+            value = self.run_step(X, Y, w, knet.TRAINING_UPDATE)
         _check_finite(value)
         return float(value)
 

@@ -14,7 +14,6 @@ import numba
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import _shards
 from . import _validation as v
 from .errors import DivergenceError
 from .kernels import LOSSES, SIGMOID, SOFTMAX
@@ -85,7 +84,8 @@ def fit(
     """:meth:`fastnn.MLP.fit` on ``model``: see it for the parameters.
 
     ``model`` is a :class:`fastnn.MLP`, used through its documented attributes
-    (``network``, ``optimizer``, ``lock``, ``rng``, ``workspace``, ``blas_guard``).
+    (``network``, ``optimizer``, ``lock``, ``rng``, ``workspace``, ``shards``,
+    ``run_step``, ``blas_guard``).
     """
     X, Y = v.check_XY(model, X, Y)
     weights = v.check_sample_weight(model, sample_weight, X.shape[0])
@@ -167,15 +167,8 @@ class _Trainer:
                 yb = self.batch[k * n_in : k * (n_in + n_out)].reshape(k, n_out)
                 np.take(Y, rows, 0, out=yb)
                 wb = weights[rows] if weights.size else weights
-                shards = m.shards(k)
-                if shards is None:  # the epoch's last, smaller batch
-                    value = knet.train_step(
-                        m.network, m.optimizer.kernel_state, (xb, yb, wb),
-                        (m.grads, self.work, self.backup), LOSSES[m.loss_name],
-                        knet.TRAINING_UPDATE, m.dropout_seed,
-                    )  # fmt: skip
-                else:
-                    value = _shards.train_step(m, shards, (xb, yb, wb), self.backup)
+                # sharded, or (the epoch's last, smaller batch) maybe not
+                value = m.run_step(xb, yb, wb, knet.TRAINING_UPDATE, self.backup)
                 if not np.isfinite(value):
                     losses[epoch] = value
                     if self.restorable:
