@@ -87,14 +87,19 @@ class ShardBuffers:
         )
 
 
-def _shard_gradients(model, buffers, data, mode, shard):
-    """One shard's loss, its gradients into ``buffers.grads[shard]``."""
+def _shard_rows(buffers, data, shard):
+    """The rows of ``data = (X, Y, sample_weight)`` that make shard ``shard``."""
     X, Y, w = data
     lo, hi = buffers.cuts[shard], buffers.cuts[shard + 1]
-    rows = (X[lo:hi], Y[lo:hi], w[lo:hi] if w.size else w)
+    return X[lo:hi], Y[lo:hi], w[lo:hi] if w.size else w
+
+
+def _shard_gradients(model, buffers, data, mode, shard):
+    """One shard's loss, its gradients into ``buffers.grads[shard]``."""
     scratch = (buffers.grads[shard], buffers.works[shard], model.grads[:0])
     return knet.train_step(
-        model.network, model.optimizer.kernel_state, rows, scratch,
+        model.network, model.optimizer.kernel_state,
+        _shard_rows(buffers, data, shard), scratch,
         LOSSES[model.loss_name], mode, shard_seed(model.dropout_seed, shard),
     )  # fmt: skip
 
@@ -138,13 +143,11 @@ def train_step(model, buffers, data, backup):
 def loss(model, buffers, data, mode, step):
     """The loss of ``data`` as :func:`gradients` computes it, from forward passes
     only."""
-    X, Y, w = data
 
     def shard_loss(shard):
-        lo, hi = buffers.cuts[shard], buffers.cuts[shard + 1]
-        rows = (X[lo:hi], Y[lo:hi], w[lo:hi] if w.size else w)
         return knet.network_loss(
-            model.network, rows, LOSSES[model.loss_name], buffers.works[shard], mode,
+            model.network, _shard_rows(buffers, data, shard),
+            LOSSES[model.loss_name], buffers.works[shard], mode,
             shard_seed(model.dropout_seed, shard), step,
         )  # fmt: skip
 
