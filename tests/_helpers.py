@@ -1,9 +1,45 @@
-"""Helpers shared by several test files: a small model with every kind of state and
-its data, state comparisons, and the trained models that ``io`` tests save."""
+"""Helpers shared by several test files: the reference at a model's parameters, a
+small model with every kind of state and its data, state comparisons, and the trained
+models that ``io`` tests save."""
 
 import numpy as np
 
 import fastnn
+
+import reference
+
+# -- the plain-NumPy reference at a model's parameters ---------------------------------
+
+
+def acts_of(model):
+    """The activation codes of the model's layers."""
+    return [int(a) for a in model.layout[:, 3]]
+
+
+def reference_gradients(model, X, Y):
+    """``reference.mlp_loss_and_gradients`` in float64 at the model's parameters,
+    on ``X`` and ``Y`` rounded to the model's dtype first."""
+    X64 = np.asarray(X).astype(model.dtype).astype(np.float64)
+    Y64 = np.asarray(Y).astype(model.dtype).astype(np.float64)
+    return reference.mlp_loss_and_gradients(
+        X64,
+        Y64,
+        [W.astype(np.float64) for W in model.weights],
+        [b.astype(np.float64) for b in model.biases],
+        acts_of(model),
+        model.loss_name,
+    )
+
+
+def reference_predict(model, X):
+    X64 = np.asarray(X).astype(model.dtype).astype(np.float64)
+    return reference.mlp_forward(
+        X64,
+        [W.astype(np.float64) for W in model.weights],
+        [b.astype(np.float64) for b in model.biases],
+        acts_of(model),
+    )[-1]
+
 
 # -- a model with batch normalization and dropout, and data for it ------------------
 

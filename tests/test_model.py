@@ -8,8 +8,12 @@ import pytest
 
 import fastnn
 
-import reference
-from _helpers import assert_unchanged, snapshot
+from _helpers import (
+    assert_unchanged,
+    reference_gradients,
+    reference_predict,
+    snapshot,
+)
 from conftest import TOL, assert_close
 
 HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
@@ -34,36 +38,6 @@ def make_targets(rng, loss, n_samples, n_out):
     if loss == "bce":
         return rng.random((n_samples, n_out))
     return rng.standard_normal((n_samples, n_out))
-
-
-def acts_of(model):
-    """The activation codes of the model's layers."""
-    return [int(a) for a in model.layout[:, 3]]
-
-
-def reference_gradients(model, X, Y):
-    """``reference.mlp_loss_and_gradients`` in float64 at the model's parameters,
-    on ``X`` and ``Y`` rounded to the model's dtype first."""
-    X64 = np.asarray(X).astype(model.dtype).astype(np.float64)
-    Y64 = np.asarray(Y).astype(model.dtype).astype(np.float64)
-    return reference.mlp_loss_and_gradients(
-        X64,
-        Y64,
-        [W.astype(np.float64) for W in model.weights],
-        [b.astype(np.float64) for b in model.biases],
-        acts_of(model),
-        model.loss_name,
-    )
-
-
-def reference_predict(model, X):
-    X64 = np.asarray(X).astype(model.dtype).astype(np.float64)
-    return reference.mlp_forward(
-        X64,
-        [W.astype(np.float64) for W in model.weights],
-        [b.astype(np.float64) for b in model.biases],
-        acts_of(model),
-    )[-1]
 
 
 # ---------------------------------------------------------------------------------

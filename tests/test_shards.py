@@ -20,8 +20,7 @@ from fastnn.kernels import LOSSES
 from fastnn.kernels import layout as klayout
 from fastnn.kernels import network as knet
 
-import reference
-from _helpers import assert_unchanged, snapshot
+from _helpers import assert_unchanged, reference_gradients, snapshot
 from conftest import TOL, assert_close
 
 N_ROWS = 1024  # two shards of 512 rows for SIZES
@@ -38,17 +37,6 @@ def _data(dtype="float32", n=N_ROWS, seed=0):
     X = rng.standard_normal((n, SIZES[0])).astype(dtype)
     Y = np.eye(SIZES[-1], dtype=dtype)[rng.integers(0, SIZES[-1], n)]
     return X, Y
-
-
-def _reference_gradients(model, X, Y):
-    def wide(a):
-        return np.asarray(a).astype(np.float64)
-
-    acts = [int(a) for a in model.layout[:, klayout.ACT]]
-    return reference.mlp_loss_and_gradients(
-        wide(X), wide(Y), [wide(W) for W in model.weights],
-        [wide(b) for b in model.biases], acts, model.loss_name,
-    )  # fmt: skip
 
 
 # -- the rule -------------------------------------------------------------------------
@@ -98,7 +86,7 @@ def test_sharded_gradients_match_the_reference(dtype, loss):
     X, Y = _data(dtype)
     assert model.shards(N_ROWS) is not None
     value, dW, db = model.gradients(X, Y)
-    ref_value, ref_dW, ref_db = _reference_gradients(model, X, Y)
+    ref_value, ref_dW, ref_db = reference_gradients(model, X, Y)
     assert_close(value, ref_value, dtype)
     for layer in range(len(dW)):
         assert_close(dW[layer], ref_dW[layer], dtype, f"dW[{layer}]")
