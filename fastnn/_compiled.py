@@ -16,6 +16,7 @@ from . import _shards
 from . import _validation as v
 from ._threads import get_num_threads, map_items
 from .kernels import LOSSES
+from .kernels import dense as kdense
 from .kernels import layout as klayout
 from .kernels import network as knet
 from .kernels.blas import blas_threads
@@ -60,6 +61,12 @@ class CompiledCalls:
     @property
     def network(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return self.params, self.layout, self.config, self.running_stats
+
+    def network_for(self, n_rows):
+        """:attr:`network` with the dense layers' path for calls on ``n_rows`` rows
+        at a time as its fifth entry (:func:`fastnn.kernels.dense.path_for`), so
+        that the kernels compile that path alone."""
+        return *self.network, kdense.path_for(n_rows)
 
     @cached_property
     def _widest(self):
@@ -126,7 +133,8 @@ class CompiledCalls:
         the parameters from before the update (or None for none)."""
         backup = self.grads[:0] if backup is None else backup
         scratch = (self.grads, work, backup)
-        return (self.network, self.optimizer.kernel_state, (X, Y, w), scratch,
+        return (self.network_for(X.shape[0]), self.optimizer.kernel_state, (X, Y, w),
+                scratch,
                 LOSSES[self.loss_name], mode, self.dropout_seed)  # fmt: skip
 
     def run_step(self, X, Y, w, mode, backup=None):
@@ -170,16 +178,15 @@ class CompiledCalls:
         n_threads = 1
         if n_blocks > 1 and n * self._macs_per_row >= PARALLEL_MIN_MACS:
             n_threads = min(get_num_threads(), n_blocks)
+        net = self.network_for(rows)
         with self.blas_guard(rows):
             if n_threads == 1:
-                return kernel(self.network, X, *args, self._work(size), out)
+                return kernel(net, X, *args, self._work(size), out)
 
             def run_block(i):
                 lo, hi = i * block, min((i + 1) * block, n)
                 part = [a[lo:hi] if _per_row(a, n) else a for a in args]
-                return kernel(
-                    self.network, X[lo:hi], *part, self._work(size), out[lo:hi]
-                )
+                return kernel(net, X[lo:hi], *part, self._work(size), out[lo:hi])
 
             results = map_items(run_block, n_blocks, n_threads)
         if not isinstance(results[0], numbers.Integral):

@@ -97,9 +97,10 @@ def _shard_rows(buffers, data, shard):
 def _shard_gradients(model, buffers, data, mode, shard):
     """One shard's loss, its gradients into ``buffers.grads[shard]``."""
     scratch = (buffers.grads[shard], buffers.works[shard], model.grads[:0])
+    rows = _shard_rows(buffers, data, shard)
     return knet.train_step(
-        model.network, model.optimizer.kernel_state,
-        _shard_rows(buffers, data, shard), scratch,
+        model.network_for(rows[0].shape[0]), model.optimizer.kernel_state, rows,
+        scratch,
         LOSSES[model.loss_name], mode, shard_seed(model.dropout_seed, shard),
     )  # fmt: skip
 
@@ -145,8 +146,9 @@ def loss(model, buffers, data, mode, step):
     only."""
 
     def shard_loss(shard):
+        rows = _shard_rows(buffers, data, shard)
         return knet.network_loss(
-            model.network, _shard_rows(buffers, data, shard),
+            model.network_for(rows[0].shape[0]), rows,
             LOSSES[model.loss_name], buffers.works[shard], mode,
             shard_seed(model.dropout_seed, shard), step,
         )  # fmt: skip

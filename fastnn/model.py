@@ -285,7 +285,8 @@ class MLP(CompiledCalls):
                 return _shards.loss(self, shards, (X, Y, w), self._mode, step)
             work = self.workspace(X.shape[0])
             return float(
-                knet.network_loss(self.network, (X, Y, w), self._loss, work,
+                knet.network_loss(self.network_for(X.shape[0]), (X, Y, w),
+                                  self._loss, work,
                                   self._mode, self.dropout_seed,
                                   self.optimizer.step[0])
             )  # fmt: skip

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import _validation as v
+from ._compiled import PREDICT_BLOCK
 from .errors import DivergenceError
 from .kernels import LOSSES, SIGMOID, SOFTMAX
 from .kernels import network as knet
@@ -199,13 +200,17 @@ class _Trainer:
         start = time.perf_counter()
         kernel.compile(signature)
         if validation is not None:
-            _evaluate(self.model, validation[0][:1], validation[1][:1])
+            # the rows of the validation's first block: the kernels' path (and so
+            # what is compiled) depends on the rows per call
+            rows = min(validation[0].shape[0], PREDICT_BLOCK)
+            _evaluate(self.model, validation[0][:rows], validation[1][:rows])
         return time.perf_counter() - start
 
     def arguments(self, plan):
         """What :func:`fastnn.kernels.network.fit_epochs` takes, but the losses."""
         m = self.model
-        return (m.network, m.optimizer.kernel_state, (self.X, self.Y, self.weights),
+        return (m.network_for(self.batch_size), m.optimizer.kernel_state,
+                (self.X, self.Y, self.weights),
                 (m.grads, self.work, self.backup), LOSSES[m.loss_name], m.dropout_seed,
                 plan)  # fmt: skip
 

@@ -2,8 +2,12 @@
 
 The arguments come grouped in tuples (STYLE #14):
 
-``net = (params, layout, config, stats)``
-    The network, laid out as :mod:`fastnn.kernels.layout` describes.
+``net = (params, layout, config, stats)`` or ``(params, layout, config, stats, path)``
+    The network, laid out as :mod:`fastnn.kernels.layout` describes. ``path``,
+    :data:`~fastnn.kernels.dense.BLAS` or :data:`~fastnn.kernels.dense.LOOPS`, is
+    the dense layers' path for every layer, read from the tuple's type: compiled for
+    one path, a kernel holds none of the other's code (and compiles faster). Without
+    it, each call chooses by its rows (:func:`~fastnn.kernels.dense.path_for`).
 ``optim = (code, hyper, state, step)``
     The optimizer (see :mod:`fastnn.kernels.optimizers`); ``step`` is an int64 array
     of shape (1,) holding the step count.
@@ -38,9 +42,14 @@ from .checks import _all_finite, _first_not_finite
 from .config import inlined, internal, jit, public
 from .dense import (
     _activation_dropout_grad,
+    _backward_blas,
+    _backward_loops,
     _dense_backward_dropout,
     _dense_forward_dropout,
     _epilogue,
+    _forward_blas,
+    _forward_loops,
+    _pick,
 )
 from .dropout import _dropout_key
 from .layout import (
@@ -73,7 +82,7 @@ from .views import _owned, _view
 
 INFERENCE, TRAINING, TRAINING_UPDATE = range(3)
 # IDENTITY as a run-time value: a literal argument would make Numba compile a second,
-# literal-specialized copy of _dense_forward_dropout and below.
+# literal-specialized copy of the dense forward kernels and below.
 _NO_ACTIVATION = np.array([IDENTITY])
 
 
@@ -100,7 +109,8 @@ def _network_forward(net, X, work, mode, seed, step):
     -------
     ndarray of shape (n_samples, n_out), a view into ``work``.
     """
-    params, layout, config, stats = net
+    params, layout, config, stats = net[0], net[1], net[2], net[3]
+    forward = _pick(net, _forward_blas, _forward_loops, _dense_forward_dropout)
     n = X.shape[0]
     prev = X
     start = np.int64(0)  # not 0: a literal would compile _slab twice
@@ -112,14 +122,14 @@ def _network_forward(net, X, work, mode, seed, step):
         p = _dropout_rate(config, layer, mode)
         key = _dropout_key(seed, step, layer) if p > 0 else np.uint64(0)
         if layout[layer, NORM] == 0:
-            _dense_forward_dropout(prev, W, b, act, A, Ad, key, p)
+            forward(prev, W, b, act, A, Ad, key, p)
         else:
             gamma, beta = _norm_params(params, layout, layer)
             so = layout[layer, STATS]
             running = _view(stats, so, (2, n_out))
             eps = config[layer, BN_EPS]
             no_dropout = np.uint64(0)
-            _dense_forward_dropout(prev, W, b, _NO_ACTIVATION[0], A, A, no_dropout, 0.0)
+            forward(prev, W, b, _NO_ACTIVATION[0], A, A, no_dropout, 0.0)
             if mode == INFERENCE:
                 _batch_norm_running(running, eps, mean, inv_std)
             else:
@@ -167,8 +177,9 @@ def _network_backward(net, grads, X, work, last_act, mode, masks, dX):
     dX : ndarray of shape (n_samples, n_in) or (0, 0)
         Receives dL/dX unless empty.
     """
-    params, layout, config, stats = net
+    params, layout, config = net[0], net[1], net[2]
     seed, step = masks
+    backward = _pick(net, _backward_blas, _backward_loops, _dense_backward_dropout)
     n = X.shape[0]
     n_layers = layout.shape[0]
     params_too = grads.size != 0
@@ -199,7 +210,7 @@ def _network_backward(net, grads, X, work, last_act, mode, masks, dX):
             start = start - _slab_size(n, n_in)
             A_in, d_in, Ad_in, _, _, _ = _slab(work, start, n, n_in)
             inp = Ad_in if _dropout_rate(config, layer - 1, mode) > 0 else A_in
-        _dense_backward_dropout(inp, W, A, D, act, dW, db, d_in, key, p)
+        backward(inp, W, A, D, act, dW, db, d_in, key, p)
 
 
 @internal
@@ -304,7 +315,7 @@ def _train_step(net, optim, data, scratch, loss, mode, seed):
         are skipped: ``params``, ``grads`` and the optimizer's state are left as they
         were (the running statistics of batch normalization have moved).
     """
-    params, layout, _, _ = net
+    params, layout = net[0], net[1]
     X, Y, sample_weight = data
     grads, work, backup = scratch
     step = optim[3]
