@@ -2,10 +2,11 @@
 
 Two code paths, chosen by the shape of the batch (:data:`LOOP_MAX_ROWS`):
 
-* **loops** — hand-written loops, no BLAS call, the bias and activation applied to each
-  output row right after it is computed; the weight gradient takes the batch's rows
-  four at a time, so each pass over ``dW`` serves four rows. Best for a batch of a few
-  rows, where a BLAS call costs more in overhead than in arithmetic.
+* **loops** — hand-written loops, no BLAS call, then one pass for bias and activation.
+  The forward pass takes two rows by four inputs per pass over the outputs, so each
+  weight loaded serves two rows; the weight gradient takes the batch's rows four at
+  a time, so each pass over ``dW`` serves four rows. Best for a batch of a few rows,
+  where a BLAS call costs more in overhead than in arithmetic.
 * **blas** — ``np.dot`` into the preallocated output, then one fused pass for bias and
   activation (backward: one pass for the activation derivative, then BLAS).
 
@@ -23,31 +24,36 @@ from .dropout import _dropout
 #: The dispatchers use the loops for a batch of at most this many rows, BLAS for more,
 #: whatever the layer's width. Chosen by ``benchmarks/switch_point.py`` (one BLAS
 #: thread), forward + backward, median µs, loops / blas, on a 2-vCPU AMD EPYC VM
-#: with AVX2 (OpenBLAS's Haswell kernels), about half as fast as the team VM:
+#: with AVX2 (OpenBLAS's Haswell kernels), about half as fast as the team VM
+#: (2026-12-02, after the forward loops took two rows by four inputs per pass):
 #:
-#:     shape          float32           float64
-#:     1x16x16        2.3 / 2.7         2.5 / 2.6
-#:     1x128x10       3.9 / 3.5         4.2 / 4.0
-#:     1x784x128     34.0 / 37.3       72.3 / 80.1
-#:     2x784x128     60.6 / 181.8     126.6 / 208.1
-#:     4x2x4          2.2 / 2.8         2.5 / 2.8
-#:     4x100x100     11.3 / 19.6       18.2 / 21.8
-#:     4x512x512    211.9 / 458.1     463.8 / 793.7
-#:     8x32x32        4.7 / 5.0         5.3 / 5.3
-#:     8x100x100     18.5 / 23.8       31.3 / 25.0
-#:     16x64x64      14.6 / 14.0       24.6 / 18.3
-#:     16x256x1      26.9 / 3.8        28.2 / 5.1
-#:     64x32x4       15.0 / 5.5        17.5 / 7.3
-#:     200x8x2       12.9 / 6.9        13.1 / 7.5
-#:     200x24x8      36.0 / 11.3       36.5 / 18.0
-#:     64x784x128  1350 / 563         2437 / 1252
+#:     shape            float32            float64
+#:     1x16x16          2.8 / 3.1          3.2 / 3.4
+#:     1x128x10         4.6 / 4.2          5.0 / 4.9
+#:     1x784x128       39.7 / 37.9        78.3 / 95.4
+#:     2x784x128       56.4 / 207.7      117.8 / 242.5
+#:     4x2x4            4.0 / 3.9          4.6 / 5.6
+#:     4x4x1            3.6 / 3.5          3.9 / 4.7
+#:     4x100x100       13.7 / 28.8        19.3 / 30.8
+#:     4x512x512      245.7 / 551.3      440.7 / 874.6
+#:     8x32x32          6.4 / 7.9          7.4 / 8.7
+#:     8x100x100       18.2 / 27.0        35.0 / 37.2
+#:     16x64x64        16.6 / 20.0        26.9 / 27.3
+#:     16x256x1        17.4 / 6.5         17.2 / 7.5
+#:     32x16x16         8.8 / 8.9          8.5 / 8.7
+#:     64x32x4         15.6 / 8.8         15.5 / 9.7
+#:     64x128x10       89.0 / 20.7        67.2 / 43.2
+#:     200x8x2         16.0 / 6.8         15.9 / 12.0
+#:     200x24x8        35.2 / 17.3        39.7 / 23.9
+#:     64x784x128    1354.6 / 630.7     2524.9 / 1536.3
+#:     256x512x512  11490.9 / 5206.3   25302.3 / 13145.7
 #:
 #: With a few rows, BLAS pays its packing and call overhead for little arithmetic and
-#: the loops win or tie at every width, by up to 3x (2x784x128); at 8 rows the two
-#: are even. The loops vectorize along a layer's outputs (forward, ``dW``) or inputs
-#: (``dX``) and keep no block of the output in registers across ``n_in``, so with
-#: more rows BLAS wins, by up to 7x where the inner loop is too short to vectorize
-#: (16x256x1).
+#: the loops win or tie at every width, by up to 3.7x (2x784x128). From 8 to 16 rows
+#: the loops still win on square layers in float32 (8x100x100: 1.5x) and tie in
+#: float64, but lose on skinny ones (16x256x1: 2.3-2.7x), where the inner loop is too
+#: short to vectorize; the switch stays at 4 rows, the same for every layer. From 64
+#: rows BLAS wins by 1.6x to 4x whatever the shape.
 LOOP_MAX_ROWS = 4
 
 #: A network tuple's optional fifth entry, the dense layers' path: ``BLAS`` or
@@ -124,7 +130,27 @@ def _forward_loops(X, W, b, act, out, dropped, key, p):
     n_samples, n_in = X.shape
     n_out = W.shape[1]
     zero = out.dtype.type(0)
-    for i in range(n_samples):
+    quads = n_in - n_in % 4
+    pairs = n_samples - n_samples % 2
+    for i in range(0, pairs, 2):  # two rows by four inputs per pass over the outputs
+        r0, r1 = out[i], out[i + 1]
+        for j in range(n_out):
+            r0[j] = zero
+            r1[j] = zero
+        for k in range(0, quads, 4):
+            a0, a1, a2, a3 = X[i, k], X[i, k + 1], X[i, k + 2], X[i, k + 3]
+            c0, c1 = X[i + 1, k], X[i + 1, k + 1]
+            c2, c3 = X[i + 1, k + 2], X[i + 1, k + 3]
+            for j in range(n_out):
+                w0, w1, w2, w3 = W[k, j], W[k + 1, j], W[k + 2, j], W[k + 3, j]
+                r0[j] += a0 * w0 + a1 * w1 + a2 * w2 + a3 * w3
+                r1[j] += c0 * w0 + c1 * w1 + c2 * w2 + c3 * w3
+        for k in range(quads, n_in):
+            a, c = X[i, k], X[i + 1, k]
+            for j in range(n_out):
+                r0[j] += a * W[k, j]
+                r1[j] += c * W[k, j]
+    for i in range(pairs, n_samples):  # an odd last row, one input at a time
         row = out[i]
         for j in range(n_out):
             row[j] = zero
