@@ -7,8 +7,9 @@ step, which is where the kernels are compiled or loaded from Numba's cache:
 
 ``warm``  the default cache, filled by ``setup`` running the same code once;
 ``cold``  ``NUMBA_CACHE_DIR`` set, before the import, to a fresh empty directory, so
-          every kernel is compiled from scratch (about 9 s on the team VM; asv
-          takes at most two such samples).
+          every kernel is compiled from scratch (about 9 s on the team VM before
+          a step compiled only the dense path it runs, which took about a fifth off on
+          the slower VM; asv takes at most two such samples).
 """
 
 import shutil
