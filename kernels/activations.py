@@ -1,12 +1,14 @@
-"""Activation functions applied in place to one row, and their derivatives.
+"""Activation functions applied in place to a block of rows, and their derivatives.
 
 The derivative is computed from the forward *output* ``a`` (STYLE #6): sigmoid' is
 ``a (1 - a)``, tanh' is ``1 - a**2``, relu' is ``a > 0``. Backward therefore needs no
-stored pre-activation. Every function works on a 1-D row, so the dense kernels can run
-the epilogue right after a row is computed, while it is still in cache.
+stored pre-activation. The functions take a layer's whole block of rows (the
+``_row`` versions one row), so the dense kernels run the epilogue once per block,
+right after its product.
 """
 
 from .config import internal, public
+from .views import _view
 from .vmath import _exp, _sigmoid, _tanh
 
 IDENTITY = 0
@@ -46,8 +48,12 @@ def _bias_activation(Z, b, act):
     The loop over rows is inside each activation's branch, so a batch of short rows
     costs no call and no view per row. Sigmoid, tanh and the softmax's exponentials
     are :mod:`.vmath`'s, which LLVM vectorizes (libm's would be one call per
-    element). Sigmoid never overflows: ``exp`` is only taken of non-positive numbers.
-    Softmax subtracts the row maximum before exponentiating.
+    element). They run in one loop over the whole block in memory order, after a
+    pass that adds the bias (and, for softmax, subtracts the row maximum): a loop
+    per row would leave rows as short as 8 units, fewer than the vectorized loop
+    takes per iteration, to its scalar remainder. ``Z`` is therefore C-contiguous,
+    as every kernel's arrays are. Sigmoid never overflows: ``exp`` is only taken of
+    non-positive numbers.
     """
     one = Z.dtype.type(1)
     n, m = Z.shape
@@ -63,14 +69,17 @@ def _bias_activation(Z, b, act):
                 z = Z[i, j] + b[j]
                 low = zero if relu else slope * z
                 Z[i, j] = z if z >= zero or z != z else low
-    elif act == SIGMOID:
+    elif act == SIGMOID or act == TANH:
         for i in range(n):
             for j in range(m):
-                Z[i, j] = _sigmoid(Z[i, j] + b[j])
-    elif act == TANH:
-        for i in range(n):
-            for j in range(m):
-                Z[i, j] = _tanh(Z[i, j] + b[j])
+                Z[i, j] += b[j]
+        flat = _view(Z, 0, (n * m,))  # one vectorized loop over the whole block
+        if act == SIGMOID:
+            for t in range(n * m):
+                flat[t] = _sigmoid(flat[t])
+        else:
+            for t in range(n * m):
+                flat[t] = _tanh(flat[t])
     elif act == SOFTMAX:
         for i in range(n):
             zmax = Z[i, 0] + b[0]
@@ -78,11 +87,15 @@ def _bias_activation(Z, b, act):
                 z = Z[i, j] + b[j]
                 Z[i, j] = z
                 zmax = max(zmax, z)
+            for j in range(m):
+                Z[i, j] -= zmax
+        flat = _view(Z, 0, (n * m,))
+        for t in range(n * m):
+            flat[t] = _exp(flat[t])
+        for i in range(n):
             total = Z.dtype.type(0)
             for j in range(m):
-                e = _exp(Z[i, j] - zmax)
-                Z[i, j] = e
-                total += e
+                total += Z[i, j]
             inv = one / total
             for j in range(m):
                 Z[i, j] *= inv

@@ -24,6 +24,8 @@ from numba.core import config as numba_config
 def _view_py(buffer, start, shape):
     """Entries ``start:start + prod(shape)`` of the C-contiguous ``buffer``, in
     memory order, as a C-contiguous view of ``shape``."""
+    if not buffer.flags.c_contiguous:  # reshape would copy: writes would be lost
+        raise ValueError("the kernels take C-contiguous arrays")
     size = int(np.prod(shape))
     return buffer.reshape(buffer.size)[start : start + size].reshape(shape)
 
