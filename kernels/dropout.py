@@ -9,11 +9,12 @@ same seed gives the same masks. Dropout is inverted: kept units are scaled by
 import numpy as np
 
 from .config import internal, jit, public
+from .views import _view
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
-_TO_UNIT = 1.0 / 9007199254740992.0  # 2**-53
+_TWO_53 = 9007199254740992.0  # 2**53, the count of values of the hash's top 53 bits
 
 
 @internal
@@ -33,24 +34,26 @@ def _dropout_key(seed, step, layer):
 
 
 @internal
-def _dropout_keep(key, index, p):
-    """Whether unit ``index`` (sample * n_out + unit) is kept under rate ``p``."""
-    u = (_splitmix64(np.uint64(key) ^ np.uint64(index)) >> np.uint64(11)) * _TO_UNIT
-    return u >= p
-
-
-@internal
 def _dropout(A, D, key, p):
     """``D = A * mask / (1 - p)``, the mask drawn from ``key``; ``D`` may be ``A``
-    (in place, as the gradient through the mask is). Unit ``(i, j)`` has index
-    ``i * n_out + j``."""
+    (in place, as the gradient through the mask is).
+
+    Unit ``(i, j)`` has index ``i * n_out + j``, its position in memory, and is kept
+    when ``u = (splitmix64(key ^ index) >> 11) * 2**-53``, uniform in [0, 1), is at
+    least ``p``. The test runs on the integers, as ``h >> 11 >= ceil(p * 2**53)``,
+    which is the same test exactly (both sides scaled by a power of two), in one
+    loop over the block: no conversion to float, and rows as short as a few units
+    do not leave the vectorized loop for its scalar remainder.
+    """
     scale = A.dtype.type(1.0 / (1.0 - p))
     zero = A.dtype.type(0)
-    n, m = A.shape
-    for i in range(n):
-        for j in range(m):
-            keep = _dropout_keep(key, i * m + j, p)
-            D[i, j] = A[i, j] * scale if keep else zero
+    threshold = np.uint64(np.ceil(p * _TWO_53))
+    key = np.uint64(key)
+    size = A.shape[0] * A.shape[1]
+    a, d = _view(A, 0, (size,)), _view(D, 0, (size,))
+    for t in range(size):
+        keep = (_splitmix64(key ^ np.uint64(t)) >> np.uint64(11)) >= threshold
+        d[t] = a[t] * scale if keep else zero
 
 
 @jit
