@@ -118,21 +118,19 @@ def _activation_grad(A, D, act):
     one = A.dtype.type(1)
     zero = A.dtype.type(0)
     n, m = A.shape
+    a, d = _view(A, 0, (n * m,)), _view(D, 0, (n * m,))  # as _bias_activation's
     if act == IDENTITY:
         return
     elif act == SIGMOID:
-        for i in range(n):
-            for j in range(m):
-                D[i, j] *= A[i, j] * (one - A[i, j])
+        for t in range(n * m):
+            d[t] *= a[t] * (one - a[t])
     elif act == TANH:
-        for i in range(n):
-            for j in range(m):
-                D[i, j] *= one - A[i, j] * A[i, j]
+        for t in range(n * m):
+            d[t] *= one - a[t] * a[t]
     elif act == RELU or act == LEAKY_RELU:
         slope = A.dtype.type(0.0 if act == RELU else LEAKY_SLOPE)
-        for i in range(n):
-            for j in range(m):
-                D[i, j] *= one if A[i, j] > zero else slope
+        for t in range(n * m):
+            d[t] *= one if a[t] > zero else slope
     elif act == SOFTMAX:
         for i in range(n):
             dot = zero
