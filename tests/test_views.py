@@ -70,6 +70,15 @@ def test_view_of_a_read_only_buffer_stays_read_only():
     np.testing.assert_array_equal(comp, [2.0, 3.0, 4.0])
 
 
+def test_python_view_refuses_a_buffer_that_is_not_c_contiguous():
+    """Under ``NUMBA_DISABLE_JIT=1`` a reshape of such a buffer would be a copy, and
+    a kernel's writes through the view would be lost."""
+    from fastnn.kernels.views import _view_py
+
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _view_py(np.zeros((4, 6))[:, ::2], 0, (12,))
+
+
 def _churn():
     """Allocate and fill buffers, so that freed memory would be reused."""
     gc.collect()
