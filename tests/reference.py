@@ -566,3 +566,23 @@ def batch_norm_backward(dY, Zhat, gamma, var, eps=1e-5):
     d_beta = dY.sum(axis=0)
     dZ = gamma / np.sqrt(var + eps) / n * (n * dY - d_beta - Zhat * d_gamma)
     return dZ, d_gamma, d_beta
+
+
+# -- dropout masks (as fastnn.kernels.dropout draws them) --------------------------
+
+
+def _splitmix64(x):
+    """The SplitMix64 mixer on uint64 arrays (which wrap)."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def dropout_uniforms(key, shape):
+    """The uniform ``u`` in [0, 1) of every unit of a block of ``shape`` under the
+    64-bit ``key``: ``(splitmix64(key ^ index) >> 11) * 2**-53``, with ``index`` the
+    unit's position in memory (``i * n_out + j``). Dropout at rate ``p`` keeps the
+    units with ``u >= p``."""
+    index = np.arange(np.prod(shape), dtype=np.uint64).reshape(shape)
+    return (_splitmix64(np.uint64(key) ^ index) >> np.uint64(11)) * 2.0**-53

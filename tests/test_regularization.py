@@ -162,24 +162,15 @@ def test_dropout_kernel_drops_a_fraction_p_and_scales_the_rest(p, dtype):
     assert not np.array_equal(other, D)  # the next step draws new masks
 
 
-def _splitmix64(x):
-    """The mixer of :mod:`fastnn.kernels.dropout`, on uint64 arrays (which wrap)."""
-    x = x + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_dropout_masks_follow_the_documented_rule(dtype):
-    """Unit ``(i, j)`` of an ``(n, m)`` block is kept when
-    ``u = (splitmix64(key ^ (i m + j)) >> 11) * 2**-53 >= p``, as floats (the kernel
+    """Unit ``(i, j)`` of an ``(n, m)`` block is kept when its uniform ``u``
+    (:func:`reference.dropout_uniforms`) is at least ``p``, as floats (the kernel
     tests it on integers): at rates drawn at random and at rates on a unit's ``u``
     and just above it, where an off-by-one threshold would keep or drop it."""
     key = kdrop.dropout_key(7, 3, 1)
     A = np.ones((13, 7), dtype)
-    index = np.arange(A.size, dtype=np.uint64).reshape(A.shape)
-    u = (_splitmix64(np.uint64(key) ^ index) >> np.uint64(11)) * 2.0**-53
+    u = reference.dropout_uniforms(key, A.shape)
     edge = u[(u > 0.05) & (u < 0.5)][:2]  # below 0.5, one ulp is below 2**-53
     rates = [0.2, 1 / 3, 0.5, 0.75, *edge, *np.nextafter(edge, 1.0)]
     for p in rates:
